@@ -1,0 +1,63 @@
+# wattledger: two commands get you going.
+#   make demo   set up .venv, build a demo warehouse and start the product
+#   make test   set up .venv with dev extras, start PostgreSQL if needed, run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+DEMO_DIR ?= .demo
+export WATTLEDGER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test lint format pg-start clean wheel soak help
+
+help:
+	@echo "make demo   - install into $(VENV) and run the product on an embedded DuckDB warehouse"
+	@echo "make test   - install dev extras, start PostgreSQL if installed but down, run all tests"
+	@echo "make lint   - ruff format check and ruff lint"
+	@echo "make wheel  - build the wheel and sdist into dist/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dashboard]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(STAMP)
+
+demo: $(STAMP)
+	WATTLEDGER_DATA_DIR=$(DEMO_DIR) $(BIN)/wattledger db upgrade
+	@echo
+	@echo "The warehouse is ready in $(DEMO_DIR)/wattledger.duckdb. Next:"
+	@echo "  . $(VENV)/bin/activate"
+	@echo "  export WATTLEDGER_DATA_DIR=$(DEMO_DIR)"
+	@echo "  wattledger --help"
+
+pg-start:
+	@if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&1; then \
+	  pg_isready -q -h 127.0.0.1 -p 5432 || \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(DEV_STAMP) pg-start
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+wheel: $(DEV_STAMP)
+	$(BIN)/python -m build --outdir dist .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache $(DEMO_DIR)

@@ -1,0 +1,1 @@
+"""Derive: energy attribution, costs, rollups, recommendations, reports and exports."""

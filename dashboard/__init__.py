@@ -1,0 +1,1 @@
+"""Show: the Streamlit dashboard. Reads rollups and marts only."""

@@ -1,0 +1,1 @@
+"""Transport: the OTLP/HTTP receiver that validates, authenticates and stores telemetry."""

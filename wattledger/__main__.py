@@ -1,0 +1,5 @@
+"""``python -m wattledger`` runs the CLI."""
+
+from wattledger.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""What every command shares: settings from the global options, output, and errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from wattledger.config import Settings, load_settings
+
+#: Logs, progress and errors go to stderr; data goes to stdout.
+err_console = Console(stderr=True, soft_wrap=True)
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+@dataclass
+class CliState:
+    """The global options, and the settings built from them on first use."""
+
+    config_path: Path | None = None
+    database_url: str | None = None
+    verbose: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        """Load settings once: flags > ``WATTLEDGER_*`` env > config file > defaults."""
+        if self._settings is None:
+            self._settings = load_settings(self.config_path, database_url=self.database_url)
+            setup_logging("DEBUG" if self.verbose else self._settings.log_level)
+        return self._settings
+
+
+#: The state of the running command; reset by the root callback on every invocation.
+STATE = CliState()
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The :class:`CliState` of the running command."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, CliState) else STATE
+
+
+def setup_logging(level: str) -> None:
+    """Send wattledger's logs to stderr at ``level``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("wattledger")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def emit_json(data: Any) -> None:
+    """Write ``data`` as JSON to stdout (datetimes and decimals as strings)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def json_option() -> Any:
+    """The ``--json`` flag for commands whose output is data."""
+    return typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
