@@ -1,0 +1,97 @@
+"""Attribute and metric names wattledger emits and ingests: the one place they are spelled.
+
+Producers (the SDK, the sidecar collector, the simulator) and the consumer (ingest) import names
+from here, so a span or metric written by one is read by the other. Names follow the
+OpenTelemetry semantic conventions: GenAI spans as of semantic-conventions v1.41.1 (now in
+``semantic-conventions-genai``) and hardware metrics as of v1.44.0. Every name this project adds
+is in the ``wattledger.`` namespace; ``docs/semantic-conventions.md`` lists them with types and
+units.
+"""
+
+from __future__ import annotations
+
+#: Schema URL of the semantic conventions these names follow.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
+#: Instrumentation scope name used by the SDK and collector.
+SCOPE_NAME = "wattledger"
+
+# --- GenAI spans (current names) -------------------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"  # seconds
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+
+# --- GenAI spans (older names still sent by many producers; accept on ingest) ----------------
+GEN_AI_SYSTEM = "gen_ai.system"  # -> gen_ai.provider.name
+GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"  # -> gen_ai.usage.input_tokens
+GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"  # -> ...output_tokens
+GEN_AI_OPENAI_API_BASE = "gen_ai.openai.api_base"  # OpenLLMetry: the real endpoint
+#: Event carrying a streamed chunk (OpenLLMetry / older conventions); its time gives TTFT.
+EVENT_COMPLETION_CHUNK = "gen_ai.content.completion.chunk"
+#: Message-content attributes: never stored unless explicitly enabled (privacy).
+CONTENT_ATTRIBUTE_PREFIXES = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+)
+
+# --- wattledger span attributes ---------------------------------------------------------------
+WL_WORKLOAD = "wattledger.workload"  # string, workload class: chat, code-assist, ...
+WL_TEAM = "wattledger.team"  # string
+WL_TENANT = "wattledger.tenant"  # string; ingest stamps the API key's tenant regardless
+WL_DEVICE_ID = "wattledger.device.id"  # string, same id as hw.id of the serving device
+WL_QUANTIZATION = "wattledger.quantization"  # string: bf16, fp8, int4, ...
+WL_LORA_ADAPTER = "wattledger.lora_adapter"  # string
+WL_TENSOR_PARALLEL_SIZE = "wattledger.tensor_parallel_size"  # int
+WL_SPECULATIVE_DECODING = "wattledger.speculative_decoding"  # string (method) or absent
+WL_BATCH_SIZE = "wattledger.batch_size"  # int, running batch size when known
+WL_QUALITY_SCORE = "wattledger.quality_score"  # double, 0..1
+WL_TTFT_S = "wattledger.ttft_s"  # double, seconds from span start to first token
+WL_ITL_COUNT = "wattledger.itl.count"  # int, number of inter-token gaps
+WL_ITL_MEAN_S = "wattledger.itl.mean_s"  # double, seconds
+WL_ITL_P50_S = "wattledger.itl.p50_s"  # double, seconds
+WL_ITL_P95_S = "wattledger.itl.p95_s"  # double, seconds
+WL_ITL_MAX_S = "wattledger.itl.max_s"  # double, seconds
+WL_NODE = "wattledger.node"  # string, serving node when not in resource host.name
+
+# --- Resource attributes -----------------------------------------------------------------------
+SERVICE_NAME = "service.name"
+HOST_NAME = "host.name"
+K8S_POD_NAME = "k8s.pod.name"
+K8S_NODE_NAME = "k8s.node.name"
+K8S_NAMESPACE_NAME = "k8s.namespace.name"
+WL_SITE = "wattledger.site"  # data-centre / site key for tariffs
+
+# --- Hardware metrics (semantic conventions, hardware) ---------------------------------------
+HW_ENERGY = "hw.energy"  # Counter, J, cumulative
+HW_POWER = "hw.power"  # Gauge, W
+HW_GPU_UTILIZATION = "hw.gpu.utilization"  # Gauge, 1 (fraction 0..1)
+HW_GPU_MEMORY_USAGE = "hw.gpu.memory.usage"  # UpDownCounter, By
+HW_GPU_MEMORY_LIMIT = "hw.gpu.memory.limit"  # UpDownCounter, By
+HW_TEMPERATURE = "hw.temperature"  # Gauge, Cel
+HW_ID = "hw.id"
+HW_TYPE = "hw.type"  # gpu, cpu, memory, ...
+HW_NAME = "hw.name"
+HW_VENDOR = "hw.vendor"
+HW_MODEL = "hw.model"
+HW_GPU_TASK = "hw.gpu.task"
+
+# --- wattledger metric attributes ------------------------------------------------------------
+WL_POWER_SOURCE = "wattledger.power.source"  # nvml, amdsmi, rapl, prometheus, modeled, fake
+WL_ENERGY_METHOD = "wattledger.energy.method"  # counter, power, modeled
+WL_DEVICE_INDEX = "wattledger.device.index"  # int
+WL_TDP_W = "wattledger.device.tdp_w"  # double, watts
+WL_IDLE_POWER_W = "wattledger.device.idle_power_w"  # double, watts
