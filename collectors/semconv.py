@@ -95,3 +95,40 @@ WL_ENERGY_METHOD = "wattledger.energy.method"  # counter, power, modeled
 WL_DEVICE_INDEX = "wattledger.device.index"  # int
 WL_TDP_W = "wattledger.device.tdp_w"  # double, watts
 WL_IDLE_POWER_W = "wattledger.device.idle_power_w"  # double, watts
+
+# --- Provider from endpoint host ---------------------------------------------------------------
+#: OpenAI-compatible clients report gen_ai.provider.name = "openai" whatever server they talk to;
+#: the real provider comes from the endpoint's host. Suffix match, first hit wins; unknown hosts
+#: keep the host name itself. Users extend this through configuration.
+PROVIDER_HOSTS: tuple[tuple[str, str], ...] = (
+    ("api.openai.com", "openai"),
+    ("openai.azure.com", "azure.ai.openai"),
+    ("api.groq.com", "groq"),
+    ("api.cerebras.ai", "cerebras"),
+    ("api.together.xyz", "together"),
+    ("api.together.ai", "together"),
+    ("api.fireworks.ai", "fireworks"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.anthropic.com", "anthropic"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("api.x.ai", "x_ai"),
+    ("openrouter.ai", "openrouter"),
+)
+
+
+def provider_from_host(host: str | None, table: tuple[tuple[str, str], ...] = PROVIDER_HOSTS) -> str | None:
+    """The provider serving ``host`` (e.g. ``api.groq.com`` → ``groq``), or the host itself.
+
+    Returns None for an empty host. ``localhost``/loopback hosts return ``None`` so the caller
+    keeps what the producer said (a local vLLM is best named by the SDK's ``provider=``).
+    """
+    if not host:
+        return None
+    h = host.lower().strip().rstrip(".")
+    for suffix, provider in table:
+        if h == suffix or h.endswith("." + suffix):
+            return provider
+    if h in ("localhost", "127.0.0.1", "::1", "0.0.0.0") or h.startswith("127."):
+        return None
+    return h
