@@ -117,7 +117,9 @@ PROVIDER_HOSTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def provider_from_host(host: str | None, table: tuple[tuple[str, str], ...] = PROVIDER_HOSTS) -> str | None:
+def provider_from_host(
+    host: str | None, table: tuple[tuple[str, str], ...] = PROVIDER_HOSTS
+) -> str | None:
     """The provider serving ``host`` (e.g. ``api.groq.com`` → ``groq``), or the host itself.
 
     Returns None for an empty host. ``localhost``/loopback hosts return ``None`` so the caller
