@@ -13,11 +13,27 @@ package_dir = {"wattledger": "wattledger"}
 packages = ["wattledger", *(f"wattledger.{p}" for p in find_packages("wattledger"))]
 for folder in FOLDERS:
     package_dir[f"wattledger.{folder}"] = folder
-    packages += [f"wattledger.{folder}", *(f"wattledger.{folder}.{p}" for p in find_packages(folder))]
+    packages += [
+        f"wattledger.{folder}",
+        *(f"wattledger.{folder}.{p}" for p in find_packages(folder)),
+    ]
 
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={pkg: ["py.typed", "*.mako", "*.toml", "*.json", "*.csv", "*.yaml", "*.md", "data/*", "data/**/*"] for pkg in packages},
+    package_data={
+        pkg: [
+            "py.typed",
+            "*.mako",
+            "*.toml",
+            "*.json",
+            "*.csv",
+            "*.yaml",
+            "*.md",
+            "data/*",
+            "data/**/*",
+        ]
+        for pkg in packages
+    },
     include_package_data=False,
 )

@@ -70,8 +70,14 @@ def duckdb_drift(conn: Connection, metadata: MetaData) -> list[str]:
         if name not in columns:
             problems.append(f"table {name} is in the models but not in the database")
             continue
-        problems += _compare_table(table, columns[name], constraints.get(name, Counter()),
-                                   fks.get(name, set()), indexes.get(name, set()), dialect)
+        problems += _compare_table(
+            table,
+            columns[name],
+            constraints.get(name, Counter()),
+            fks.get(name, set()),
+            indexes.get(name, set()),
+            dialect,
+        )
     return problems
 
 
@@ -92,11 +98,15 @@ def _compare_table(
         live_type, live_null = live_cols[col.name]
         model_type = _norm_type(col.type.compile(dialect=dialect))  # type: ignore[arg-type]
         if live_type != model_type:
-            out.append(f"column {name}.{col.name} is {live_type} in the database, "
-                       f"{model_type} in the models")
+            out.append(
+                f"column {name}.{col.name} is {live_type} in the database, "
+                f"{model_type} in the models"
+            )
         if live_null != col.nullable:
-            out.append(f"column {name}.{col.name} nullable={live_null} in the database, "
-                       f"nullable={col.nullable} in the models")
+            out.append(
+                f"column {name}.{col.name} nullable={live_null} in the database, "
+                f"nullable={col.nullable} in the models"
+            )
     for extra in sorted(set(live_cols) - {c.name for c in table.columns}):
         out.append(f"column {name}.{extra} is in the database but not in the models")
     want: Counter[tuple[str, tuple[str, ...]]] = Counter()
@@ -106,16 +116,25 @@ def _compare_table(
         if isinstance(con, UniqueConstraint):
             want[("UNIQUE", tuple(c.name for c in con.columns))] += 1
         elif isinstance(con, CheckConstraint):
-            cols = tuple(sorted({c for c in re.findall(r"\b[a-z_][a-z0-9_]*\b", str(con.sqltext))
-                                 if c in live_cols}))
+            cols = tuple(
+                sorted(
+                    {
+                        c
+                        for c in re.findall(r"\b[a-z_][a-z0-9_]*\b", str(con.sqltext))
+                        if c in live_cols
+                    }
+                )
+            )
             want[("CHECK", cols)] += 1
         elif isinstance(con, ForeignKeyConstraint):
             want_fks.add((tuple(c.name for c in con.columns), con.referred_table.name))
     for key in sorted(set(want) | set(live_cons)):
         if want[key] != live_cons[key]:
             kind, cols = key
-            out.append(f"{kind} on {name}({', '.join(cols)}): {live_cons[key]} in the database, "
-                       f"{want[key]} in the models")
+            out.append(
+                f"{kind} on {name}({', '.join(cols)}): {live_cons[key]} in the database, "
+                f"{want[key]} in the models"
+            )
     for cols, referred in sorted(want_fks ^ live_fks):
         where = "models" if (cols, referred) in want_fks else "database"
         out.append(f"FOREIGN KEY {name}({', '.join(cols)}) -> {referred} only in the {where}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import wattledger.migrations.runner  # noqa: F401  (registers the DuckDB implementation; DuckDB drift is
 from alembic import context
+
+import wattledger.migrations.runner  # noqa: F401  (registers the DuckDB implementation; DuckDB drift is
 
 #   compared in migrations/drift.py because Alembic cannot reflect DuckDB)
 from wattledger.models import Base, make_engine

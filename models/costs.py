@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
+
 from wattledger.models.base import Base, time_index, utcnow
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
+
 from wattledger.models.base import Base, time_index, utcnow
 
 #: How an energy figure was obtained. ``counter``: a hardware energy counter (NVML total energy,

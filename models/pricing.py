@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
+
 from wattledger.models.base import Base, PricePerMTok, utcnow
 
 #: The tenant value for a price or rate that applies to every tenant.

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
+
 from wattledger.models.base import Base, time_index, utcnow
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
+
 from wattledger.models.base import Base, utcnow
 
 

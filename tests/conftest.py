@@ -21,7 +21,9 @@ PG_URL = os.environ.get(
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No test sees the developer's WATTLEDGER_* settings or ./wattledger.toml."""
     for name in list(os.environ):
         if name.startswith("WATTLEDGER_") and name != "WATTLEDGER_TEST_PG_URL":

@@ -16,11 +16,16 @@ from wattledger import __version__
 from wattledger.cli import app, main
 
 
-def run(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     """Run the real console entry point in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "wattledger", *args],
-        capture_output=True, text=True, input=stdin, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
         timeout=120,
     )
 

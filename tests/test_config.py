@@ -10,7 +10,9 @@ from wattledger.config import default_data_dir, load_settings
 from wattledger.errors import ConfigError
 
 
-def test_defaults_put_duckdb_in_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_put_duckdb_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WATTLEDGER_DATA_DIR", str(tmp_path / "d"))
     s = load_settings()
     assert s.data_dir == tmp_path / "d"
@@ -26,15 +28,21 @@ def test_data_dir_follows_xdg_when_not_set(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_file_in_working_directory_is_read(tmp_path: Path) -> None:
-    Path("wattledger.toml").write_text('database_url = "duckdb:///x.duckdb"\n[ingest]\nport = 9999\n')
+    Path("wattledger.toml").write_text(
+        'database_url = "duckdb:///x.duckdb"\n[ingest]\nport = 9999\n'
+    )
     s = load_settings()
     assert s.url == "duckdb:///x.duckdb"
     assert s.ingest.port == 9999
 
 
-def test_precedence_flag_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_flag_over_env_over_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('database_url = "duckdb:///file.duckdb"\n[ingest]\nport = 1111\nhost = "0.0.0.0"\n')
+    cfg.write_text(
+        'database_url = "duckdb:///file.duckdb"\n[ingest]\nport = 1111\nhost = "0.0.0.0"\n'
+    )
     monkeypatch.setenv("WATTLEDGER_CONFIG", str(cfg))
     monkeypatch.setenv("WATTLEDGER_DATABASE_URL", "duckdb:///env.duckdb")
     monkeypatch.setenv("WATTLEDGER_INGEST__PORT", "2222")
@@ -46,7 +54,9 @@ def test_precedence_flag_over_env_over_file(tmp_path: Path, monkeypatch: pytest.
     assert s.url == "duckdb:///flag.duckdb"
 
 
-def test_explicit_config_wins_over_env_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_config_wins_over_env_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = tmp_path / "a.toml", tmp_path / "b.toml"
     a.write_text('log_level = "DEBUG"\n')
     b.write_text('log_level = "ERROR"\n')

@@ -23,9 +23,22 @@ SUBPACKAGES = ["collectors", "ingest", "models", "analytics", "dashboard", "migr
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     (whl,) = out.glob("wattledger-*.whl")
     return whl
@@ -45,24 +58,46 @@ def test_wheel_contains_every_subpackage_and_the_migrations(wheel: Path) -> None
 def test_installed_wheel_runs_db_upgrade(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-         str(wheel)],
-        check=True, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     work = tmp_path / "elsewhere"
     work.mkdir()
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import wattledger, " + ", ".join(f"wattledger.{s}" for s in SUBPACKAGES) + "; "
-         "import wattledger.migrations.runner as r; print(r.SCRIPT_LOCATION)"],
-        cwd=work, env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import wattledger, " + ", ".join(f"wattledger.{s}" for s in SUBPACKAGES) + "; "
+            "import wattledger.migrations.runner as r; print(r.SCRIPT_LOCATION)",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.strip().startswith(str(target))
     url = f"duckdb:///{tmp_path}/w.duckdb"
     r = subprocess.run(
         [sys.executable, "-m", "wattledger", "--database-url", url, "db", "upgrade"],
-        cwd=work, env=env, capture_output=True, text=True,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stderr
     assert "(newest)" in r.stderr
@@ -72,7 +107,9 @@ def test_a_host_application_keeps_its_own_models_module(tmp_path: Path) -> None:
     (tmp_path / "models.py").write_text("MINE = True\n")
     r = subprocess.run(
         [sys.executable, "-c", "import wattledger.models, models; print(models.MINE)"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"

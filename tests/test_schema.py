@@ -83,9 +83,16 @@ def _device(session: sa.orm.Session, device_id: str = "GPU-1") -> Device:
 
 def _request(**kw: object) -> InferenceRequest:
     base: dict[str, object] = dict(
-        trace_id="a" * 32, span_id="b" * 16, service="svc", provider="vllm",
-        llm_model="llama-3.1-8b", start_ts=T0, end_ts=T0 + dt.timedelta(seconds=2),
-        duration_s=2.0, input_tokens=100, output_tokens=50,
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        service="svc",
+        provider="vllm",
+        llm_model="llama-3.1-8b",
+        start_ts=T0,
+        end_ts=T0 + dt.timedelta(seconds=2),
+        duration_s=2.0,
+        input_tokens=100,
+        output_tokens=50,
     )
     base.update(kw)
     return InferenceRequest(**base)
@@ -115,8 +122,11 @@ def test_power_samples_unique_per_device_time_source_and_need_a_device(migrated_
     with pytest.raises(IntegrityError), Session.begin() as s:
         s.add(PowerSample(device_id="GPU-missing", ts=T0, source="nvml", power_w=1.0))
     with pytest.raises(IntegrityError), Session.begin() as s:
-        s.add(PowerSample(device_id="GPU-1", ts=T0 + dt.timedelta(seconds=1), source="nvml",
-                          power_w=-5.0))
+        s.add(
+            PowerSample(
+                device_id="GPU-1", ts=T0 + dt.timedelta(seconds=1), source="nvml", power_w=-5.0
+            )
+        )
     with Session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(PowerSample)) == 2
     engine.dispose()
@@ -143,9 +153,16 @@ def test_times_are_utc_and_money_is_exact(migrated_url: str) -> None:
     berlin = dt.timezone(dt.timedelta(hours=1))
     with Session.begin() as s:
         s.add(_request(start_ts=T0.astimezone(berlin), end_ts=T0 + dt.timedelta(seconds=2)))
-        s.add(Price(provider="groq", llm_model="llama-3.1-8b", origin="contract",
-                    valid_from=T0, input_per_mtok_usd=Decimal("0.05"),
-                    output_per_mtok_usd=Decimal("0.08000001")))
+        s.add(
+            Price(
+                provider="groq",
+                llm_model="llama-3.1-8b",
+                origin="contract",
+                valid_from=T0,
+                input_per_mtok_usd=Decimal("0.05"),
+                output_per_mtok_usd=Decimal("0.08000001"),
+            )
+        )
     with Session() as s:
         r = s.scalars(sa.select(InferenceRequest)).one()
         assert r.start_ts == T0
@@ -172,5 +189,8 @@ def test_time_range_indexes_exist_on_postgres(pg_url: str) -> None:
     with engine.connect() as conn:
         names = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes")).scalars())
     engine.dispose()
-    assert {"ix_inference_requests_start_ts", "ix_power_samples_ts",
-            "ix_request_costs_start_ts"} <= names
+    assert {
+        "ix_inference_requests_start_ts",
+        "ix_power_samples_ts",
+        "ix_request_costs_start_ts",
+    } <= names

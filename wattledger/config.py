@@ -26,11 +26,11 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.collectors.settings import CollectorSettings
-from wattledger.ingest.settings import IngestSettings
-
 from wattledger.errors import ConfigError
+from wattledger.ingest.settings import IngestSettings
 
 ENV_PREFIX = "WATTLEDGER_"
 ENV_CONFIG = "WATTLEDGER_CONFIG"
@@ -198,9 +198,11 @@ def _explain(
         origin, value = f"config file {path}", file_val
     else:
         origin, value = "the configuration", first.get("input")
-    more = f" ({len(error.errors()) - 1} more problem(s) after this one)" if len(
-        error.errors()
-    ) > 1 else ""
+    more = (
+        f" ({len(error.errors()) - 1} more problem(s) after this one)"
+        if len(error.errors()) > 1
+        else ""
+    )
     if first["type"] == "extra_forbidden":
         return ConfigError(
             f"Unknown config key '{key}' in {origin}{more}.",

@@ -26,7 +26,9 @@ def _describe(rev: runner.Revision) -> dict[str, object]:
 @db_app.command()
 def upgrade(
     ctx: typer.Context,
-    revision: Annotated[str, typer.Argument(help="Target revision; 'head' is the newest.")] = "head",
+    revision: Annotated[
+        str, typer.Argument(help="Target revision; 'head' is the newest.")
+    ] = "head",
     as_json: bool = json_option(),
 ) -> None:
     """Create or migrate the warehouse schema up to REVISION.
