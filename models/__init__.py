@@ -8,6 +8,7 @@ Every table lives in one module by concern; import them from here::
 from wattledger.models.base import Base, Money, PricePerMTok, UTCDateTime, utcnow
 from wattledger.models.costs import RequestCost
 from wattledger.models.devices import ENERGY_METHODS, Device, PowerSample
+from wattledger.models.energy import DeviceEnergyHourly
 from wattledger.models.engine import (
     backend_name,
     check_connection,
@@ -28,6 +29,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Device",
+    "DeviceEnergyHourly",
     "EnergyTariff",
     "HardwareRate",
     "InferenceRequest",

@@ -65,3 +65,39 @@ def emit_json(data: Any) -> None:
 def json_option() -> Any:
     """The ``--json`` flag for commands whose output is data."""
     return typer.Option(False, "--json", help="Print machine-readable JSON to stdout.")
+
+
+def parse_utc(value: str | None, option: str) -> Any:
+    """Parse an ISO date or datetime option; naive values are taken as UTC.
+
+    Raises:
+        WattledgerError: the value is not ISO 8601, naming the option.
+    """
+    import datetime as dt
+
+    from wattledger.errors import WattledgerError
+
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise WattledgerError(
+            f"{option} {value!r} is not an ISO 8601 date or time.",
+            hint=f"Use e.g. {option} 2026-11-16 or {option} 2026-11-16T08:00:00Z.",
+        ) from e
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def progress_bar() -> Any:
+    """A rich progress bar on stderr (hidden when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )

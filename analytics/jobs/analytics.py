@@ -1,0 +1,273 @@
+"""The analytics job: attribute energy, cost every request, roll up — incrementally.
+
+Each run covers ``[watermark − lateness, now)`` rounded down to the hour, so spans or samples
+arriving up to ``lateness_s`` late are re-derived, and the work per run follows new data, not
+history. Runs are idempotent: each window's derived rows are deleted and re-inserted in one
+transaction per chunk. On PostgreSQL a session advisory lock makes sure two schedulers never
+process at the same time (the second one skips its run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from wattledger.analytics.attribution import attribute_window
+from wattledger.analytics.queries.costs import request_cost_rows
+from wattledger.analytics.queries.rollups import rollup_rows
+from wattledger.analytics.settings import AnalyticsSettings
+from wattledger.models import (
+    DeviceEnergyHourly,
+    EnergyTariff,
+    HardwareRate,
+    InferenceRequest,
+    RequestCost,
+    RollupDaily,
+    RollupHourly,
+    Watermark,
+)
+from wattledger.models.bulk import insert_arrow
+
+log = logging.getLogger(__name__)
+WATERMARK = "analytics"
+#: Advisory-lock key for the analytics job on PostgreSQL ("wattledg" as an int64).
+LOCK_KEY = 0x77617474_6C656467
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class AnalyticsResult:
+    """What one run did."""
+
+    window_start: dt.datetime | None
+    window_end: dt.datetime
+    requests: int = 0
+    devices: int = 0
+    device_hours: int = 0
+    hourly_rows: int = 0
+    daily_rows: int = 0
+    uncovered_requests: int = 0
+    skipped: str | None = None
+    duration_s: float = 0.0
+    chunks: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+
+
+def floor_hour(ts: dt.datetime) -> dt.datetime:
+    """``ts`` rounded down to the hour, UTC."""
+    return ts.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(ts: dt.datetime) -> dt.datetime:
+    """``ts`` rounded down to midnight, UTC."""
+    return floor_hour(ts).replace(hour=0)
+
+
+_STAGE_META = sa.MetaData()
+STAGE = sa.Table(
+    "wl_stage_attribution",
+    _STAGE_META,
+    sa.Column("trace_id", sa.String(32)),
+    sa.Column("span_id", sa.String(16)),
+    sa.Column("energy_j", sa.Double),
+    sa.Column("energy_source", sa.String(10)),
+    sa.Column("idle_share_j", sa.Double),
+    sa.Column("device_time_s", sa.Double),
+    sa.Column("idle_time_share_s", sa.Double),
+    prefixes=["TEMPORARY"],
+)
+
+
+def run_analytics(
+    engine: Engine,
+    settings: AnalyticsSettings,
+    *,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    full: bool = False,
+    chunk: dt.timedelta = dt.timedelta(days=1),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AnalyticsResult:
+    """Run attribution, costs and rollups up to ``now``.
+
+    Args:
+        engine: The warehouse.
+        settings: Weights, tariffs, rates and SLOs.
+        now: End of the window (exclusive); tests pass a fixed time.
+        since: Start here instead of at the watermark (rounded down to the hour).
+        full: Re-derive everything from the first request.
+        chunk: Window size per transaction (bounds memory).
+        progress: Called as ``progress(stage, done, total)``.
+    """
+    started = time.perf_counter()
+    with engine.connect() as lock_conn:
+        if not _try_lock(lock_conn):
+            return AnalyticsResult(None, now, skipped="another scheduler holds the lock")
+        try:
+            with engine.begin() as conn:
+                _seed_rates(conn, settings)
+                start = _window_start(conn, settings, now, since, full)
+            result = AnalyticsResult(start, now)
+            if start is None or start >= now:
+                result.duration_s = time.perf_counter() - started
+                return result
+            chunks = []
+            cursor = start
+            while cursor < now:
+                chunks.append((cursor, min(cursor + chunk, now)))
+                cursor = chunks[-1][1]
+            for i, (cs, ce) in enumerate(chunks):
+                with engine.begin() as conn:
+                    _attribute_chunk(conn, settings, cs, ce, now, result)
+                if progress:
+                    progress("attribution", i + 1, len(chunks))
+            with engine.begin() as conn:
+                result.hourly_rows = _rollup(conn, RollupHourly, "hour", start, now, settings)
+                result.daily_rows = _rollup(
+                    conn, RollupDaily, "day", floor_day(start), now, settings
+                )
+                _set_watermark(conn, now)
+            if progress:
+                progress("rollups", 1, 1)
+            result.chunks = chunks
+            result.duration_s = time.perf_counter() - started
+            log.info(
+                "analytics %s..%s: %d requests on %d devices in %.2f s",
+                start.isoformat(),
+                now.isoformat(),
+                result.requests,
+                result.devices,
+                result.duration_s,
+            )
+            return result
+        finally:
+            _unlock(lock_conn)
+
+
+def _try_lock(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True
+    got = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(LOCK_KEY))).scalar())
+    conn.commit()
+    return got
+
+
+def _unlock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_unlock(LOCK_KEY)))
+        conn.commit()
+
+
+def _window_start(
+    conn: Connection,
+    settings: AnalyticsSettings,
+    now: dt.datetime,
+    since: dt.datetime | None,
+    full: bool,
+) -> dt.datetime | None:
+    if since is not None:
+        return floor_hour(since)
+    mark = conn.execute(sa.select(Watermark.value_ts).where(Watermark.name == WATERMARK)).scalar()
+    if mark is not None and not full:
+        return floor_hour(mark - dt.timedelta(seconds=settings.lateness_s))
+    first = conn.execute(sa.select(sa.func.min(InferenceRequest.start_ts))).scalar()
+    return floor_hour(first) if first is not None else None
+
+
+def _attribute_chunk(
+    conn: Connection,
+    settings: AnalyticsSettings,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    result: AnalyticsResult,
+) -> None:
+    horizon = min(end + dt.timedelta(seconds=settings.max_request_s), now)
+    window = attribute_window(conn, settings, start, end, horizon=horizon)
+    result.requests += window.requests.num_rows
+    result.devices = max(result.devices, window.devices)
+    result.uncovered_requests += window.late_or_uncovered
+    conn.execute(
+        sa.delete(RequestCost).where(RequestCost.start_ts >= start, RequestCost.start_ts < end)
+    )
+    conn.execute(
+        sa.delete(DeviceEnergyHourly).where(
+            DeviceEnergyHourly.bucket_start >= start, DeviceEnergyHourly.bucket_start < end
+        )
+    )
+    STAGE.create(conn)
+    try:
+        insert_arrow(conn, STAGE, window.requests)
+        select = request_cost_rows(STAGE)
+        conn.execute(
+            sa.insert(RequestCost).from_select([c.name for c in select.selected_columns], select)
+        )
+    finally:
+        STAGE.drop(conn)
+    result.device_hours += insert_arrow(conn, DeviceEnergyHourly.__table__, window.device_hours)
+
+
+def _rollup(
+    conn: Connection,
+    table: type,
+    grain: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    settings: AnalyticsSettings,
+) -> int:
+    conn.execute(sa.delete(table).where(table.bucket_start >= start, table.bucket_start < end))
+    select = rollup_rows(grain, start, end, settings.slos)
+    names = [c.name for c in select.selected_columns]
+    res = conn.execute(sa.insert(table).from_select(names, select))
+    return int(res.rowcount or 0)
+
+
+def _set_watermark(conn: Connection, value: dt.datetime) -> None:
+    updated = conn.execute(
+        sa.update(Watermark)
+        .where(Watermark.name == WATERMARK)
+        .values(value_ts=value, updated_at=dt.datetime.now(dt.UTC))
+    )
+    if not updated.rowcount:
+        conn.execute(
+            sa.insert(Watermark).values(
+                name=WATERMARK, value_ts=value, updated_at=dt.datetime.now(dt.UTC)
+            )
+        )
+
+
+def _seed_rates(conn: Connection, settings: AnalyticsSettings) -> None:
+    """Seed configured tariffs and hardware rates at the epoch; CLI-set rows stay newer."""
+    for site, s in settings.sites.items():
+        conn.execute(
+            sa.delete(EnergyTariff).where(
+                EnergyTariff.site == site, EnergyTariff.valid_from == EPOCH
+            )
+        )
+        conn.execute(
+            sa.insert(EnergyTariff).values(
+                site=site,
+                valid_from=EPOCH,
+                usd_per_kwh=s.usd_per_kwh,
+                pue=s.pue,
+                grid_gco2e_per_kwh=s.grid_gco2e_per_kwh,
+            )
+        )
+    for model, usd in settings.hardware_usd_per_hour.items():
+        conn.execute(
+            sa.delete(HardwareRate).where(
+                HardwareRate.hardware_model == model,
+                HardwareRate.site == "*",
+                HardwareRate.valid_from == EPOCH,
+            )
+        )
+        conn.execute(
+            sa.insert(HardwareRate).values(
+                hardware_model=model, site="*", valid_from=EPOCH, usd_per_device_hour=usd
+            )
+        )
