@@ -86,14 +86,19 @@ def test_hosted_prices_contract_tenant_validity_cached_and_unpriced(engine: Engi
     later = T0 + dt.timedelta(minutes=30)
     add_price(engine, "groq", "m", "0.05", "0.08", cached="0.01")
     add_price(engine, "groq", "m", "0.04", "0.06", origin="contract", valid_from=later)
-    add_price(engine, "groq", "m", "0.03", "0.05", origin="contract", tenant="vip", valid_from=later)
+    add_price(
+        engine, "groq", "m", "0.03", "0.05", origin="contract", tenant="vip", valid_from=later
+    )
     hosted = dict(device_id=None, provider="groq", llm_model="m")
-    add_requests(engine, [
-        Req(1, 60, 0.2, 62, 1_000_000, 1_000_000, cached_input_tokens=400_000, **hosted),
-        Req(2, 2000, 0.2, 2002, 1_000_000, 1_000_000, **hosted),
-        Req(3, 2000, 0.2, 2002, 1_000_000, 1_000_000, tenant="vip", **hosted),
-        Req(4, 60, 0.2, 61, 10, 10, device_id=None, provider="nobody", llm_model="x"),
-    ])
+    add_requests(
+        engine,
+        [
+            Req(1, 60, 0.2, 62, 1_000_000, 1_000_000, cached_input_tokens=400_000, **hosted),
+            Req(2, 2000, 0.2, 2002, 1_000_000, 1_000_000, **hosted),
+            Req(3, 2000, 0.2, 2002, 1_000_000, 1_000_000, tenant="vip", **hosted),
+            Req(4, 60, 0.2, 61, 10, 10, device_id=None, provider="nobody", llm_model="x"),
+        ],
+    )
     run_analytics(engine, SETTINGS, now=T0 + HOUR)
     c = costs(engine)
     # list: 600k uncached × 0.05 + 400k cached × 0.01 + 1M out × 0.08, per 1M → exact NUMERIC
@@ -106,8 +111,9 @@ def test_hosted_prices_contract_tenant_validity_cached_and_unpriced(engine: Engi
 
 
 def test_hosted_modeled_energy_is_labelled_modeled(engine: Engine) -> None:
-    add_requests(engine, [Req(1, 10, 0.1, 11, 100, 400, device_id=None, provider="groq",
-                              llm_model="m")])
+    add_requests(
+        engine, [Req(1, 10, 0.1, 11, 100, 400, device_id=None, provider="groq", llm_model="m")]
+    )
     settings = SETTINGS.model_copy(update={"modeled_j_per_output_token": {"groq": 0.5}})
     run_analytics(engine, settings, now=T0 + HOUR)
     c = costs(engine)[f"{1:016x}"]
@@ -132,10 +138,13 @@ def test_missing_rates_make_self_hosted_unpriced_not_free(engine: Engine) -> Non
 def test_power_only_device_and_uncovered_requests(engine: Engine) -> None:
     add_device(engine, "gpu-p", idle_w=None)
     add_samples(engine, "gpu-p", [(100, 200)], seconds=1000, counter=False)
-    add_requests(engine, [
-        Req(1, 100, 1, 200, 10, 100, device_id="gpu-p"),
-        Req(2, 2000, 1, 2100, 10, 100, device_id="gpu-p"),  # after the last sample
-    ])
+    add_requests(
+        engine,
+        [
+            Req(1, 100, 1, 200, 10, 100, device_id="gpu-p"),
+            Req(2, 2000, 1, 2100, 10, 100, device_id="gpu-p"),  # after the last sample
+        ],
+    )
     result = run_analytics(engine, SETTINGS, now=T0 + HOUR)
     c = costs(engine)
     assert c[f"{1:016x}"]["energy_source"] == "power"
@@ -172,10 +181,13 @@ def test_runs_are_idempotent_and_late_data_is_rederived(engine: Engine) -> None:
 def test_rollups_sum_request_costs_and_judge_slos(engine: Engine) -> None:
     add_device(engine)
     add_samples(engine, "gpu-a", [(0, 600)], seconds=3600)
-    add_requests(engine, [
-        Req(i, 10.0 * i, ttft, 10.0 * i + 40, 500, 100)
-        for i, ttft in enumerate([0.5, 1.0, 8.0, 2.0], start=1)
-    ])
+    add_requests(
+        engine,
+        [
+            Req(i, 10.0 * i, ttft, 10.0 * i + 40, 500, 100)
+            for i, ttft in enumerate([0.5, 1.0, 8.0, 2.0], start=1)
+        ],
+    )
     run_analytics(engine, SETTINGS, now=T0 + HOUR)
     c = costs(engine)
     with Session(engine) as session:
@@ -185,8 +197,7 @@ def test_rollups_sum_request_costs_and_judge_slos(engine: Engine) -> None:
     assert row.energy_measured_j == pytest.approx(sum(v["energy_j"] for v in c.values()))
     assert row.ttft_p50_s == pytest.approx(1.5)
     assert row.slo_met_requests == 3  # the 8 s TTFT misses the 5 s objective
-    assert row.tokens_per_j == pytest.approx(
-        400 / (row.energy_measured_j + row.idle_energy_j))
+    assert row.tokens_per_j == pytest.approx(400 / (row.energy_measured_j + row.idle_energy_j))
     blended = row.cost_total_usd * 1_000_000 / 2400
     assert row.cost_per_mtok_blended_usd == pytest.approx(blended, abs=Decimal("1e-9"))
     assert row.hardware_model == "H100-SXM" and row.workload == "chat"

@@ -28,9 +28,16 @@ def reqs(*rows: tuple[float, float, float, float, float]) -> Requests:
 
 
 def run(series: Series, r: Requests, idle: float = 100.0, t1: float = 100.0, **kw: float):
-    return attribute_device(series, r, t0=0.0, t1=t1, idle_power_w=idle,
-                            prefill_weight=kw.get("wp", 0.25), decode_weight=kw.get("wd", 1.0),
-                            bucket_s=kw.get("bucket", 3600.0))
+    return attribute_device(
+        series,
+        r,
+        t0=0.0,
+        t1=t1,
+        idle_power_w=idle,
+        prefill_weight=kw.get("wp", 0.25),
+        decode_weight=kw.get("wd", 1.0),
+        bucket_s=kw.get("bucket", 3600.0),
+    )
 
 
 def test_alone_on_device_gets_all_energy_above_idle() -> None:
@@ -108,8 +115,13 @@ def test_spread_by_bucket_weights_and_unallocated() -> None:
 @given(
     power=st.lists(st.floats(0, 1000), min_size=5, max_size=40),
     rows=st.lists(
-        st.tuples(st.floats(0, 30), st.floats(0, 10), st.floats(0, 20),
-                  st.integers(0, 5000), st.integers(0, 2000)),
+        st.tuples(
+            st.floats(0, 30),
+            st.floats(0, 10),
+            st.floats(0, 20),
+            st.integers(0, 5000),
+            st.integers(0, 2000),
+        ),
         max_size=12,
     ),
     idle=st.floats(0, 500),
@@ -118,11 +130,22 @@ def test_spread_by_bucket_weights_and_unallocated() -> None:
 def test_conservation_holds_for_any_timeline(power, rows, idle, counter) -> None:
     t = np.arange(len(power), dtype=float) * 1.5
     p = np.array(power)
-    c = np.concatenate(([0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * 1.5))) if counter else (
-        np.full(p.size, np.nan))
+    c = (
+        np.concatenate(([0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * 1.5)))
+        if counter
+        else (np.full(p.size, np.nan))
+    )
     r = reqs(*[(s, s + f, s + f + d, i, o) for s, f, d, i, o in rows]) if rows else reqs()
-    res = attribute_device(Series(t, p, c), r, t0=0.0, t1=float(t[-1]), idle_power_w=idle,
-                           prefill_weight=0.25, decode_weight=1.0, bucket_s=10.0)
+    res = attribute_device(
+        Series(t, p, c),
+        r,
+        t0=0.0,
+        t1=float(t[-1]),
+        idle_power_w=idle,
+        prefill_weight=0.25,
+        decode_weight=1.0,
+        bucket_s=10.0,
+    )
     assert np.all(res.energy_j >= 0)
     assert np.all(res.idle_j_by_bucket >= -1e-6)
     total = res.energy_j.sum() + res.idle_j_by_bucket.sum()
