@@ -63,16 +63,20 @@ def _f64(table: pa.Table, name: str) -> np.ndarray:
 
 
 def _groups(keys: pa.ChunkedArray | pa.Array) -> dict[str, tuple[int, int]]:
-    """Start/stop row ranges of each key in an array sorted by key."""
-    values = keys.to_pylist()
-    out: dict[str, tuple[int, int]] = {}
-    start = 0
-    for i in range(1, len(values) + 1):
-        if i == len(values) or values[i] != values[start]:
-            if values[start] is not None:
-                out[values[start]] = (start, i)
-            start = i
-    return out
+    """Start/stop row ranges of each key in an array sorted by key (NULL keys skipped)."""
+    if len(keys) == 0:
+        return {}
+    encoded = pc.dictionary_encode(
+        keys.combine_chunks() if hasattr(keys, "combine_chunks") else keys
+    )
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    names = encoded.dictionary.to_pylist()
+    bounds = np.concatenate(([0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [codes.size]))
+    return {
+        names[codes[a]]: (int(a), int(b))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if codes[a] >= 0
+    }
 
 
 def attribute_window(
@@ -94,7 +98,7 @@ def attribute_window(
     margin = dt.timedelta(seconds=settings.max_request_s)
     horizon = max(horizon or end, end)
     reqs = fetch_arrow(conn, requests_in_window(start - margin, horizon))
-    samples = fetch_arrow(conn, samples_in_window(start - margin, horizon))
+    samples = _best_sources(fetch_arrow(conn, samples_in_window(start - margin, horizon)))
     dev = fetch_arrow(conn, devices()).to_pylist()
     dev_info = {d["device_id"]: d for d in dev}
     t0, t1, t_h = start.timestamp(), end.timestamp(), horizon.timestamp()
@@ -117,7 +121,6 @@ def attribute_window(
         lo, hi = req_groups.get(device_id, (0, 0))
         s_lo, s_hi = sample_groups.get(device_id, (0, 0))
         dev_samples = samples.slice(s_lo, s_hi - s_lo)
-        dev_samples = _one_source(dev_samples)
         info = dev_info.get(device_id, {})
         series = Series(
             t_s=_f64(dev_samples, "t_s"),
@@ -185,18 +188,23 @@ def attribute_window(
     )
 
 
-def _one_source(samples: pa.Table) -> pa.Table:
-    """Keep one source per device: the one with counters, else the one with most samples."""
+def _best_sources(samples: pa.Table) -> pa.Table:
+    """Keep one source per device: one whose samples all carry counters, else the largest."""
     if samples.num_rows == 0:
         return samples
-    names = samples.column("source").to_pylist()
-    counts: dict[str, tuple[int, int]] = {}
-    counters = pc.is_valid(samples.column("energy_counter_j")).to_pylist()
-    for name, has in zip(names, counters, strict=True):
-        c, n = counts.get(name, (0, 0))
-        counts[name] = (c + int(has), n + 1)
-    best = max(counts, key=lambda k: (counts[k][0] == counts[k][1], counts[k][1]))
-    return samples.filter(pc.equal(samples.column("source"), best))
+    stats = samples.group_by(["device_id", "source"]).aggregate(
+        [("energy_counter_j", "count"), ("t_s", "count")]
+    )
+    best: dict[str, tuple[bool, int, str]] = {}
+    for row in stats.to_pylist():
+        rank = (row["energy_counter_j_count"] == row["t_s_count"], row["t_s_count"], row["source"])
+        if row["device_id"] not in best or rank > best[row["device_id"]]:
+            best[row["device_id"]] = rank
+    if stats.num_rows == len(best):  # one source per device already
+        return samples
+    key = pc.binary_join_element_wise(samples.column("device_id"), samples.column("source"), "\x1f")
+    wanted = pa.array([f"{d}\x1f{rank[2]}" for d, rank in best.items()])
+    return samples.filter(pc.is_in(key, value_set=wanted))
 
 
 def _is_modeled(samples: pa.Table) -> bool:

@@ -19,8 +19,20 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from wattledger.analytics.attribution import attribute_window
-from wattledger.analytics.queries.costs import request_cost_rows
+from wattledger.analytics.queries.costs import (
+    EFFECTIVE_PRICES,
+    EFFECTIVE_RATES,
+    EFFECTIVE_TARIFFS,
+    STAGE,
+    TEMP_TABLES,
+    request_cost_rows,
+)
 from wattledger.analytics.queries.rollups import rollup_rows
+from wattledger.analytics.rates import (
+    effective_hardware_rates,
+    effective_prices,
+    effective_tariffs,
+)
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.models import (
     DeviceEnergyHourly,
@@ -66,21 +78,6 @@ def floor_hour(ts: dt.datetime) -> dt.datetime:
 def floor_day(ts: dt.datetime) -> dt.datetime:
     """``ts`` rounded down to midnight, UTC."""
     return floor_hour(ts).replace(hour=0)
-
-
-_STAGE_META = sa.MetaData()
-STAGE = sa.Table(
-    "wl_stage_attribution",
-    _STAGE_META,
-    sa.Column("trace_id", sa.String(32)),
-    sa.Column("span_id", sa.String(16)),
-    sa.Column("energy_j", sa.Double),
-    sa.Column("energy_source", sa.String(10)),
-    sa.Column("idle_share_j", sa.Double),
-    sa.Column("device_time_s", sa.Double),
-    sa.Column("idle_time_share_s", sa.Double),
-    prefixes=["TEMPORARY"],
-)
 
 
 def run_analytics(
@@ -200,15 +197,24 @@ def _attribute_chunk(
             DeviceEnergyHourly.bucket_start >= start, DeviceEnergyHourly.bucket_start < end
         )
     )
-    STAGE.create(conn)
+    for table in TEMP_TABLES:
+        table.create(conn)
     try:
         insert_arrow(conn, STAGE, window.requests)
-        select = request_cost_rows(STAGE)
+        for table, rows in (
+            (EFFECTIVE_PRICES, effective_prices(conn)),
+            (EFFECTIVE_TARIFFS, effective_tariffs(conn)),
+            (EFFECTIVE_RATES, effective_hardware_rates(conn)),
+        ):
+            if rows:
+                conn.execute(sa.insert(table), rows)
+        select = request_cost_rows()
         conn.execute(
             sa.insert(RequestCost).from_select([c.name for c in select.selected_columns], select)
         )
     finally:
-        STAGE.drop(conn)
+        for table in TEMP_TABLES:
+            table.drop(conn)
     result.device_hours += insert_arrow(conn, DeviceEnergyHourly.__table__, window.device_hours)
 
 

@@ -1,9 +1,9 @@
 """From attributed energy to money: the cost of each request, in portable SQL.
 
-Prices are looked up at each request's start time. The best price for a hosted request is a
-contract rate over a list price, a tenant's own rate over one for all tenants, and the newest
-valid one; tariffs and hardware rates prefer the device's site over the catch-all ``*``.
-Token × price arithmetic is exact NUMERIC; energy-derived amounts start from measured joules.
+The winning price, tariff and hardware rate at each moment are resolved beforehand into
+non-overlapping intervals (:mod:`wattledger.analytics.rates`) and staged in temporary tables;
+requests join them by key and start time. Token × price arithmetic is exact NUMERIC;
+energy-derived amounts start from measured joules.
 """
 
 from __future__ import annotations
@@ -13,120 +13,104 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from wattledger.analytics.sqlfuncs import PER_MILLION
-from wattledger.models import Device, EnergyTariff, HardwareRate, InferenceRequest, Money, Price
+from wattledger.models import Device, InferenceRequest, Money, PricePerMTok
 
 J_PER_KWH = 3.6e6
 S_PER_HOUR = 3600.0
 
-
-def _valid_at(model: type, ts: sa.ColumnElement) -> sa.ColumnElement[bool]:
-    return sa.and_(model.valid_from <= ts, sa.or_(model.valid_to.is_(None), model.valid_to > ts))
+_META = sa.MetaData()
 
 
-def request_cost_rows(stage: sa.Table) -> sa.Select[tuple]:
-    """One ``request_costs`` row per staged request.
+def _temp(name: str, *columns: sa.Column) -> sa.Table:
+    return sa.Table(name, _META, *columns, prefixes=["TEMPORARY"])
 
-    ``stage`` holds ``trace_id``, ``span_id``, ``energy_j``, ``energy_source``,
-    ``idle_share_j``, ``device_time_s`` and ``idle_time_share_s`` from attribution.
-    """
-    r, d, p, t, h = InferenceRequest, Device, Price, EnergyTariff, HardwareRate
-    key = (stage.c.trace_id, stage.c.span_id)
-    joined = stage.join(r, sa.and_(r.trace_id == stage.c.trace_id, r.span_id == stage.c.span_id))
+
+def _ts(name: str) -> sa.Column:
+    return sa.Column(name, sa.TIMESTAMP(timezone=True))
+
+
+#: Attribution output for the window, one row per request.
+STAGE = _temp(
+    "wl_stage_attribution",
+    sa.Column("trace_id", sa.String(32)),
+    sa.Column("span_id", sa.String(16)),
+    sa.Column("energy_j", sa.Double),
+    sa.Column("energy_source", sa.String(10)),
+    sa.Column("idle_share_j", sa.Double),
+    sa.Column("device_time_s", sa.Double),
+    sa.Column("idle_time_share_s", sa.Double),
+)
+EFFECTIVE_PRICES = _temp(
+    "wl_eff_prices",
+    sa.Column("provider", sa.String(100)),
+    sa.Column("llm_model", sa.String(200)),
+    sa.Column("tenant", sa.String(100)),
+    _ts("valid_from"),
+    _ts("valid_to"),
+    sa.Column("input_per_mtok_usd", PricePerMTok),
+    sa.Column("output_per_mtok_usd", PricePerMTok),
+    sa.Column("cached_input_per_mtok_usd", PricePerMTok),
+)
+EFFECTIVE_TARIFFS = _temp(
+    "wl_eff_tariffs",
+    sa.Column("site", sa.String(100)),
+    _ts("valid_from"),
+    _ts("valid_to"),
+    sa.Column("usd_per_kwh", PricePerMTok),
+    sa.Column("pue", sa.Double),
+    sa.Column("grid_gco2e_per_kwh", sa.Double),
+)
+EFFECTIVE_RATES = _temp(
+    "wl_eff_rates",
+    sa.Column("hardware_model", sa.String(100)),
+    sa.Column("site", sa.String(100)),
+    _ts("valid_from"),
+    _ts("valid_to"),
+    sa.Column("usd_per_device_hour", PricePerMTok),
+)
+TEMP_TABLES = (STAGE, EFFECTIVE_PRICES, EFFECTIVE_TARIFFS, EFFECTIVE_RATES)
+
+
+def _during(table: sa.Table, ts: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.valid_from <= ts, table.c.valid_to > ts)
+
+
+def request_cost_rows() -> sa.Select[tuple]:
+    """One ``request_costs`` row per staged request (see the module docstring)."""
+    stage, r, d = STAGE, InferenceRequest, Device
+    own = EFFECTIVE_PRICES.alias("own_price")
+    anyone = EFFECTIVE_PRICES.alias("all_price")
+    tariff, rate = EFFECTIVE_TARIFFS, EFFECTIVE_RATES
     site = sa.func.coalesce(d.site, "*")
-
-    price = (
-        sa.select(
-            *key,
-            p.input_per_mtok_usd,
-            p.output_per_mtok_usd,
-            p.cached_input_per_mtok_usd,
-            sa.func.row_number()
-            .over(
-                partition_by=key,
-                order_by=(
-                    sa.case((p.origin == "contract", 0), else_=1),
-                    sa.case((p.tenant == "*", 1), else_=0),
-                    p.valid_from.desc(),
-                ),
-            )
-            .label("rn"),
-        )
-        .select_from(
-            joined.join(
-                p,
-                sa.and_(
-                    p.provider == r.provider,
-                    p.llm_model == r.llm_model,
-                    sa.or_(p.tenant == r.tenant, p.tenant == "*"),
-                    _valid_at(p, r.start_ts),
-                ),
-            )
-        )
-        .where(r.device_id.is_(None))
-        .cte("best_price")
-    )
-    tariff = (
-        sa.select(
-            *key,
-            t.usd_per_kwh,
-            t.pue,
-            t.grid_gco2e_per_kwh,
-            sa.func.row_number()
-            .over(
-                partition_by=key,
-                order_by=(sa.case((t.site == "*", 1), else_=0), t.valid_from.desc()),
-            )
-            .label("rn"),
-        )
-        .select_from(
-            joined.outerjoin(d, d.device_id == r.device_id).join(
-                t, sa.and_(sa.or_(t.site == site, t.site == "*"), _valid_at(t, r.start_ts))
-            )
-        )
-        .cte("best_tariff")
-    )
-    rate = (
-        sa.select(
-            *key,
-            h.usd_per_device_hour,
-            sa.func.row_number()
-            .over(
-                partition_by=key,
-                order_by=(sa.case((h.site == "*", 1), else_=0), h.valid_from.desc()),
-            )
-            .label("rn"),
-        )
-        .select_from(
-            joined.join(d, d.device_id == r.device_id).join(
-                h,
-                sa.and_(
-                    h.hardware_model == d.hardware_model,
-                    sa.or_(h.site == site, h.site == "*"),
-                    _valid_at(h, r.start_ts),
-                ),
-            )
-        )
-        .cte("best_rate")
-    )
-
-    def best(cte: sa.CTE) -> sa.ColumnElement[bool]:
-        return sa.and_(
-            cte.c.trace_id == stage.c.trace_id, cte.c.span_id == stage.c.span_id, cte.c.rn == 1
-        )
-
     hosted = r.device_id.is_(None)
+
+    def price_join(p: sa.Alias, tenant: sa.ColumnElement) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            hosted,
+            p.c.provider == r.provider,
+            p.c.llm_model == r.llm_model,
+            p.c.tenant == tenant,
+            _during(p, r.start_ts),
+        )
+
+    def price(col: str) -> sa.ColumnElement:
+        return sa.case((own.c.provider.is_not(None), own.c[col]), else_=anyone.c[col])
+
+    has_price = sa.or_(own.c.provider.is_not(None), anyone.c.provider.is_not(None))
     uncached = r.input_tokens - r.cached_input_tokens
+    in_price = price("input_per_mtok_usd")
     api = (
-        uncached * price.c.input_per_mtok_usd * PER_MILLION
+        uncached * in_price * PER_MILLION
         + r.cached_input_tokens
-        * sa.func.coalesce(price.c.cached_input_per_mtok_usd, price.c.input_per_mtok_usd)
+        * sa.func.coalesce(price("cached_input_per_mtok_usd"), in_price)
         * PER_MILLION
-        + r.output_tokens * price.c.output_per_mtok_usd * PER_MILLION
+        + r.output_tokens * price("output_per_mtok_usd") * PER_MILLION
     )
     usd_per_hour = sa.func.coalesce(d.hourly_cost_usd, rate.c.usd_per_device_hour)
     kwh_price = tariff.c.usd_per_kwh * tariff.c.pue / J_PER_KWH
+    has_tariff = tariff.c.site.is_not(None)
     zero = sa.literal(Decimal(0), Money)
-    cost_api = sa.case((sa.and_(hosted, price.c.rn.is_not(None)), api), else_=zero)
+    cost_api = sa.case((sa.and_(hosted, has_price), api), else_=zero)
     cost_hw = sa.case(
         (
             sa.and_(~hosted, usd_per_hour.is_not(None)),
@@ -135,10 +119,7 @@ def request_cost_rows(stage: sa.Table) -> sa.Select[tuple]:
         else_=zero,
     )
     cost_energy = sa.case(
-        (
-            sa.and_(~hosted, tariff.c.rn.is_not(None)),
-            sa.func.coalesce(stage.c.energy_j, 0.0) * kwh_price,
-        ),
+        (sa.and_(~hosted, has_tariff), sa.func.coalesce(stage.c.energy_j, 0.0) * kwh_price),
         else_=zero,
     )
     cost_idle = sa.case(
@@ -149,15 +130,27 @@ def request_cost_rows(stage: sa.Table) -> sa.Select[tuple]:
         ),
         else_=zero,
     )
-    priced = sa.case(
-        (hosted, price.c.rn.is_not(None)),
-        else_=sa.and_(usd_per_hour.is_not(None), tariff.c.rn.is_not(None)),
-    )
+    priced = sa.case((hosted, has_price), else_=sa.and_(usd_per_hour.is_not(None), has_tariff))
     co2e = (
         (sa.func.coalesce(stage.c.energy_j, 0.0) + stage.c.idle_share_j)
         * tariff.c.pue
         * tariff.c.grid_gco2e_per_kwh
         / J_PER_KWH
+    )
+    joined = (
+        stage.join(r, sa.and_(r.trace_id == stage.c.trace_id, r.span_id == stage.c.span_id))
+        .outerjoin(d, d.device_id == r.device_id)
+        .outerjoin(own, price_join(own, r.tenant))
+        .outerjoin(anyone, price_join(anyone, sa.literal("*")))
+        .outerjoin(tariff, sa.and_(tariff.c.site == site, _during(tariff, r.start_ts)))
+        .outerjoin(
+            rate,
+            sa.and_(
+                rate.c.hardware_model == d.hardware_model,
+                rate.c.site == site,
+                _during(rate, r.start_ts),
+            ),
+        )
     )
     return sa.select(
         stage.c.trace_id,
@@ -174,9 +167,4 @@ def request_cost_rows(stage: sa.Table) -> sa.Select[tuple]:
         sa.cast(cost_api + cost_hw + cost_energy + cost_idle, Money).label("cost_total_usd"),
         sa.case((priced, "priced"), else_="unpriced").label("price_status"),
         sa.cast(co2e, sa.Double).label("co2e_g"),
-    ).select_from(
-        joined.outerjoin(d, d.device_id == r.device_id)
-        .outerjoin(price, best(price))
-        .outerjoin(tariff, best(tariff))
-        .outerjoin(rate, best(rate))
-    )
+    ).select_from(joined)
