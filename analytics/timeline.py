@@ -153,9 +153,11 @@ def attribute_device(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate_p = np.where(prefill_s > 0, prefill_weight * requests.input_tokens / prefill_s, 0.0)
         rate_d = np.where(decode_s > 0, decode_weight * requests.output_tokens / decode_s, 0.0)
-    # Zero-work requests still occupy the device: give them a tiny rate so they share time.
+    # Zero-work requests still occupy the device: give them a token rate (a millionth of the
+    # largest) so they hold the device when alone but take almost nothing beside real work.
     tiny = 1e-9
-    rate_d = np.where((rate_p == 0) & (rate_d == 0) & (decode_s > 0), tiny, rate_d)
+    scale = max(float(rate_p.max(initial=0.0)), float(rate_d.max(initial=0.0)), tiny)
+    rate_d = np.where((rate_p == 0) & (rate_d == 0) & (decode_s > 0), scale * 1e-6, rate_d)
 
     buckets = t0 + bucket_s * np.arange(n_buckets + 1, dtype=np.float64)
     buckets[-1] = min(buckets[-1], t1)
@@ -169,7 +171,6 @@ def attribute_device(
     np.add.at(delta, np.searchsorted(points, first), rate_d - rate_p)
     np.add.at(delta, np.searchsorted(points, end), -rate_d)
     rate = np.cumsum(delta)[:-1]
-    scale = max(float(rate_p.max(initial=0.0)), float(rate_d.max(initial=0.0)), tiny)
     active = rate > scale * 1e-12  # cumsum leaves ~1e-16·scale residue where nothing runs
 
     if st.size > 1:
