@@ -39,6 +39,32 @@ class SloSettings(BaseModel):
     quality_floor: float | None = Field(default=None, ge=0, le=1)
 
 
+class RecommendSettings(BaseModel):
+    """How recommendations weigh evidence.
+
+    Attributes:
+        lookback_days: Days of history compared.
+        min_requests: Fewest requests a route needs before it is compared at all.
+        bootstrap_samples: Resamples for confidence intervals.
+        confidence: Two-sided confidence level of the intervals (0.9 → 5th–95th percentile).
+        capacity_output_tokens_per_s: Known capacity limits per route label
+            (``provider/hardware/model[@quantization]``), output tokens per second.
+        consolidate_below_utilization: A self-hosted pool busier than this share of its
+            device-hours is not flagged for consolidation.
+        target_utilization: Busy share a consolidated pool is sized for.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lookback_days: float = Field(default=7.0, gt=0)
+    min_requests: int = Field(default=200, ge=1)
+    bootstrap_samples: int = Field(default=400, ge=50)
+    confidence: float = Field(default=0.9, gt=0, lt=1)
+    capacity_output_tokens_per_s: dict[str, float] = Field(default_factory=dict)
+    consolidate_below_utilization: float = Field(default=0.3, gt=0, lt=1)
+    target_utilization: float = Field(default=0.6, gt=0, le=1)
+
+
 class AnalyticsSettings(BaseModel):
     """How the analytics jobs attribute energy and cost, and when they run.
 
@@ -61,6 +87,7 @@ class AnalyticsSettings(BaseModel):
         modeled_j_per_output_token: Modeled energy per output token for hosted routes without
             measurements, keyed ``"provider/model"`` or ``"provider"``; labelled ``modeled``.
         slos: Per-workload latency objectives.
+        recommend: Evidence thresholds for recommendations.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -75,3 +102,4 @@ class AnalyticsSettings(BaseModel):
     hardware_usd_per_hour: dict[str, Decimal] = Field(default_factory=dict)
     modeled_j_per_output_token: dict[str, float] = Field(default_factory=dict)
     slos: dict[str, SloSettings] = Field(default_factory=dict)
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)

@@ -121,12 +121,18 @@ def main() -> None:
         inc_s = time.perf_counter() - t
         engine.dispose()
     samples = int(days * 86400) * devices
-    print(f"warehouse: {requests:,} requests, {samples:,} samples, {devices} devices, "
-          f"{days:.1f} days (built in {build_s:.1f} s)")
-    print(f"full run:        {full_s:7.1f} s  ({full.requests:,} requests, "
-          f"{full.requests / full_s:,.0f} requests/s)  target < 120 s at scale 1")
-    print(f"incremental run: {inc_s:7.2f} s  ({inc.requests:,} requests re-derived in the "
-          f"lateness window)  target < 2 s")
+    print(
+        f"warehouse: {requests:,} requests, {samples:,} samples, {devices} devices, "
+        f"{days:.1f} days (built in {build_s:.1f} s)"
+    )
+    print(
+        f"full run:        {full_s:7.1f} s  ({full.requests:,} requests, "
+        f"{full.requests / full_s:,.0f} requests/s)  target < 120 s at scale 1"
+    )
+    print(
+        f"incremental run: {inc_s:7.2f} s  ({inc.requests:,} requests re-derived in the "
+        f"lateness window)  target < 2 s"
+    )
 
 
 if __name__ == "__main__":

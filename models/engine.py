@@ -97,19 +97,34 @@ def check_connection(engine: Engine) -> None:
 def explain_connection_error(url: str, error: BaseException) -> DatabaseError:
     """Turn a driver error into a :class:`DatabaseError` saying what to do."""
     detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-    if "lock" in detail.lower() and backend_name(url) == "duckdb":
+    lowered = detail.lower()
+    backend = backend_name(url) if url else "duckdb"
+    if "lock" in lowered and backend == "duckdb":
         return DatabaseError(
             f"The DuckDB warehouse {redact(url)} is locked by another process: {detail}",
             hint="Only one process (usually `wattledger serve`) may write the DuckDB file; "
             "stop it or point --database-url at another file.",
         )
-    if backend_name(url) == "postgresql":
+    if ("does not exist" in lowered and ("relation" in lowered or "table" in lowered)) or (
+        "table with name" in lowered
+    ):
+        return DatabaseError(
+            f"The warehouse {redact(url)} is missing a table: {detail}",
+            hint="Create or migrate the schema with `wattledger db upgrade`.",
+        )
+    if backend == "postgresql" and isinstance(error, OperationalError):
         return DatabaseError(
             f"Cannot connect to PostgreSQL at {redact(url)}: {detail}",
             hint="Is the server running and the URL right? "
             "Try `pg_isready -h HOST -p PORT` and check user, password and database name.",
         )
-    return DatabaseError(f"Cannot open the warehouse {redact(url)}: {detail}")
+    if isinstance(error, OperationalError):
+        return DatabaseError(f"Cannot open the warehouse {redact(url)}: {detail}")
+    return DatabaseError(
+        f"The warehouse {redact(url)} reported an error: {detail}",
+        hint="Run again with --verbose for the traceback; `wattledger db check` shows whether "
+        "the schema matches this version.",
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

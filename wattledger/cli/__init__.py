@@ -17,11 +17,14 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from wattledger._version import __version__
 from wattledger.cli._common import CONTEXT_SETTINGS, STATE, CliState, err_console
 from wattledger.errors import WattledgerError
+from wattledger.models.engine import explain_connection_error
 
 app = typer.Typer(
     name="wattledger",
@@ -96,8 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args
     try:
-        # Typer handles usage errors (exit 2), --help and Exit itself; ours propagate here.
-        app(args=args, prog_name="wattledger")
+        try:
+            # Typer handles usage errors (exit 2), --help and Exit itself; ours propagate here.
+            app(args=args, prog_name="wattledger")
+        except (DBAPIError, duckdb.Error) as e:
+            # A driver error that escaped a command: say what it means for the user.
+            url = STATE._settings.url if STATE._settings else ""
+            raise explain_connection_error(url or "duckdb://", e) from e
     except WattledgerError as e:
         if verbose or STATE.verbose:
             traceback.print_exc()
