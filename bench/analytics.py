@@ -80,8 +80,8 @@ def add_minute(path: Path, at: dt.datetime, devices: int, per_minute: int) -> No
         f"""INSERT INTO inference_requests (trace_id, span_id, tenant, service, workload,
             operation, provider, llm_model, device_id, start_ts, end_ts, duration_s, ttft_s,
             input_tokens, cached_input_tokens, output_tokens, status, ingested_at)
-        SELECT lpad(format('{{:x}}', r + 1000000000000), 32, '0'), lpad(format('{{:x}}', r + 1000000000000), 16, '0'),
-               'acme',
+        SELECT lpad(format('{{:x}}', r + 1000000000000), 32, '0'),
+               lpad(format('{{:x}}', r + 1000000000000), 16, '0'), 'acme',
                'chat-api', 'chat', 'chat', 'vllm', 'llama-3.1-8b', 'gpu-' || (r % {devices}),
                TIMESTAMPTZ '{t}' + to_seconds(r * 50.0 / {per_minute}),
                TIMESTAMPTZ '{t}' + to_seconds(r * 50.0 / {per_minute} + 5), 5, 0.3,

@@ -128,10 +128,12 @@ def test_no_slo_means_no_move(engine) -> None:
 def test_recommendations_are_stable_across_runs(engine) -> None:
     first = run_recommendations(engine, SETTINGS, now=NOW)
     second = run_recommendations(engine, SETTINGS, now=NOW)
-    key = lambda rs: [
-        (r.recommendation_id, r.savings_usd_month, r.explanation)  # noqa: E731
-        for r in rs.recommendations
-    ]
+
+    def key(rs):
+        return [
+            (r.recommendation_id, r.savings_usd_month, r.explanation) for r in rs.recommendations
+        ]
+
     assert key(first) == key(second)
     with engine.connect() as c:
         n = c.execute(sa.select(sa.func.count()).select_from(Recommendation)).scalar()
