@@ -26,7 +26,7 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.resources import Resource
 
 from wattledger.collectors.collector.buffer import SampleBuffer
-from wattledger.collectors.collector.otlp import build_metrics_data, count_points
+from wattledger.collectors.collector.otlp import OtlpEncoder, count_points
 
 logger = logging.getLogger(__name__)
 #: Status codes the OTLP spec says must not be retried: the data itself is bad.
@@ -95,6 +95,11 @@ class SampleExporter:
             timeout=export_timeout_s,
             session=self._session,
         )
+        self._encoder = OtlpEncoder(resource)
+        # The official exporter's transport (headers, retries, compression, size limit) takes
+        # a ready request here; encoding it ourselves caches each device's attributes, which
+        # the per-point official encoder cannot (see OtlpEncoder). Others get MetricsData.
+        self._send_request = getattr(self._exporter, "_export_batch", None)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,19 +164,26 @@ class SampleExporter:
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
                 batch = self.buffer.take(self.max_batch_samples)
-                dropped = (self._started_ns, self._wall_ns(), self.buffer.dropped)
-                data = build_metrics_data(
-                    batch,
-                    self.resource,
-                    self.start_times,
-                    dropped=dropped if self.buffer.dropped else None,
-                )
+                dropped = self.buffer.dropped
+                counter = (self._started_ns, self._wall_ns(), dropped) if dropped else None
                 self._last_status = None
                 self.stats.requests += 1
-                result = self._exporter.export(data)
+                if self._send_request is not None:
+                    request = self._encoder.request(batch, self.start_times, counter)
+                    points = count_points(request)
+                    result = self._send_request(request)
+                else:
+                    data = self._encoder.metrics_data(batch, self.start_times, counter)
+                    points = sum(
+                        len(m.data.data_points)
+                        for rm in data.resource_metrics
+                        for sm in rm.scope_metrics
+                        for m in sm.metrics
+                    )
+                    result = self._exporter.export(data)
                 if result == MetricExportResult.SUCCESS:
                     self.stats.exported_cycles += len(batch)
-                    self.stats.exported_points += count_points(data)
+                    self.stats.exported_points += points
                     self._recovered()
                     continue
                 self.stats.failed_attempts += 1

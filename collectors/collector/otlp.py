@@ -19,9 +19,15 @@ up-down counter -> cumulative non-monotonic Sum), encoded by the official OTLP e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1 import common_pb2 as pb_common
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb_metrics
+from opentelemetry.proto.resource.v1 import resource_pb2 as pb_resource
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -88,34 +94,7 @@ def device_attributes(info: DeviceInfo, method: str) -> dict[str, Any]:
     return attrs
 
 
-class _Points:
-    """Data points grouped by instrument, in first-seen order."""
-
-    def __init__(self) -> None:
-        self.number: dict[str, list[NumberDataPoint]] = {}
-        self.hist: dict[str, list[HistogramDataPoint]] = {}
-
-    def add(self, name: str, attrs: dict[str, Any], start: int, t: int, value: float) -> None:
-        self.number.setdefault(name, []).append(NumberDataPoint(attrs, start, t, value))
-
-    def add_hist(
-        self, name: str, attrs: dict[str, Any], start: int, t: int, h: HistogramSnapshot
-    ) -> None:
-        point = HistogramDataPoint(
-            attrs,
-            start,
-            t,
-            h.count,
-            h.sum,
-            list(h.bucket_counts),
-            list(h.explicit_bounds),
-            None,  # type: ignore[arg-type]  # min/max are optional in OTLP; unknown from a scrape
-            None,  # type: ignore[arg-type]
-        )
-        self.hist.setdefault(name, []).append(point)
-
-
-#: (name, unit, description, kind) where kind is "counter", "gauge" or "updown".
+#: name -> (unit, description, kind) where kind is "counter", "gauge" or "updown".
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
     sc.HW_ENERGY: ("J", "Energy consumed by the component.", "counter"),
     sc.HW_POWER: ("W", "Instantaneous power consumed by the component.", "gauge"),
@@ -133,6 +112,13 @@ HISTOGRAMS: dict[str, tuple[str, str]] = {
     sc.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN: ("s", "Time per output token after the first."),
 }
 
+#: (attributes, their encoded KeyValues, a serialized NumberDataPoint holding only them)
+_Attrs = tuple[dict[str, Any], list[pb_common.KeyValue], bytes]
+
+
+def _with_task(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {**attrs, sc.HW_GPU_TASK: "general"}
+
 
 def _engine_attrs(stats: EngineStats) -> dict[str, Any]:
     attrs: dict[str, Any] = {sc.WL_ENGINE: stats.engine}
@@ -144,6 +130,202 @@ def _engine_attrs(stats: EngineStats) -> dict[str, Any]:
     elif stats.endpoint:
         attrs[sc.SERVER_ADDRESS] = stats.endpoint
     return attrs
+
+
+def _pb_value(value: Any) -> pb_common.AnyValue:
+    # Same mapping as the official encoder for the scalar types we emit.
+    if isinstance(value, bool):
+        return pb_common.AnyValue(bool_value=value)
+    if isinstance(value, str):
+        return pb_common.AnyValue(string_value=value)
+    if isinstance(value, int):
+        return pb_common.AnyValue(int_value=value)
+    return pb_common.AnyValue(double_value=float(value))
+
+
+def _pb_attrs(attrs: Mapping[str, Any]) -> list[pb_common.KeyValue]:
+    return [pb_common.KeyValue(key=k, value=_pb_value(v)) for k, v in attrs.items()]
+
+
+class _Points:
+    """Data points grouped by instrument, in first-seen order."""
+
+    def __init__(self) -> None:
+        self.number: dict[str, list[tuple[_Attrs, int, int, float | int]]] = {}
+        self.hist: dict[str, list[tuple[_Attrs, int, int, HistogramSnapshot]]] = {}
+
+    def add(self, name: str, attrs: _Attrs, start: int, t: int, value: float | int) -> None:
+        self.number.setdefault(name, []).append((attrs, start, t, value))
+
+    def add_hist(self, name: str, attrs: _Attrs, start: int, t: int, h: HistogramSnapshot) -> None:
+        self.hist.setdefault(name, []).append((attrs, start, t, h))
+
+
+class OtlpEncoder:
+    """Turns sample cycles into OTLP, caching each device's encoded attributes.
+
+    :meth:`metrics_data` builds the SDK's ``MetricsData`` (what ``OTLPMetricExporter.export``
+    takes); :meth:`request` builds the identical ``ExportMetricsServiceRequest`` directly, with
+    every device's attributes encoded once instead of once per data point, which is what keeps
+    the collector under 1 % of a core at 10 Hz x 8 GPUs. Tests check both give equal messages.
+
+    Args:
+        resource: The collector's resource.
+    """
+
+    def __init__(self, resource: Resource) -> None:
+        self.resource = resource
+        self._resource_pb = pb_resource.Resource(attributes=_pb_attrs(resource.attributes))
+        self._cache: dict[tuple[Any, ...], _Attrs] = {}
+
+    def _cached(
+        self, key: tuple[Any, ...], make: Callable[..., dict[str, Any]], *args: Any
+    ) -> _Attrs:
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            attrs = make(*args)
+            kvs = _pb_attrs(attrs)
+            template = pb_metrics.NumberDataPoint(attributes=kvs).SerializeToString()
+            hit = self._cache[key] = (attrs, kvs, template)
+        return hit
+
+    def collect(
+        self,
+        cycles: Sequence[SampleCycle],
+        start_times: Mapping[str, int],
+        dropped: tuple[int, int, int] | None = None,
+    ) -> _Points:
+        """Every reading of ``cycles`` as a data point per instrument."""
+        points = _Points()
+        for cycle in cycles:
+            for r in cycle.readings:
+                info = cycle.devices.get(r.device_id)
+                if info is None:
+                    continue
+                attrs = self._cached((info, r.method), device_attributes, info, r.method)
+                t = cycle.time_unix_nano(r)
+                start = start_times.get(r.device_id, t)
+                if r.energy_j is not None:
+                    points.add(sc.HW_ENERGY, attrs, start, t, float(r.energy_j))
+                if r.power_w is not None:
+                    points.add(sc.HW_POWER, attrs, start, t, float(r.power_w))
+                if r.utilization_ratio is not None:
+                    key = (info, r.method, sc.HW_GPU_TASK)
+                    util = self._cached(key, _with_task, attrs[0])
+                    points.add(sc.HW_GPU_UTILIZATION, util, start, t, float(r.utilization_ratio))
+                if r.memory_used_bytes is not None:
+                    points.add(sc.HW_GPU_MEMORY_USAGE, attrs, start, t, int(r.memory_used_bytes))
+                if r.memory_total_bytes is not None:
+                    points.add(sc.HW_GPU_MEMORY_LIMIT, attrs, start, t, int(r.memory_total_bytes))
+                if r.temperature_c is not None:
+                    points.add(sc.HW_TEMPERATURE, attrs, start, t, float(r.temperature_c))
+            for e in cycle.engines:
+                key = ("engine", e.engine, e.model, e.endpoint)
+                eattrs = self._cached(key, _engine_attrs, e)
+                t, start = e.monotonic_ns + cycle.wall_offset_ns, e.start_time_unix_nano
+                for name, value in (
+                    (sc.WL_ENGINE_PROMPT_TOKENS, e.prompt_tokens),
+                    (sc.WL_ENGINE_GENERATION_TOKENS, e.generation_tokens),
+                    (sc.WL_ENGINE_REQUESTS, e.requests),
+                ):
+                    if value is not None:
+                        points.add(name, eattrs, start, t, float(value))
+                if e.ttft is not None:
+                    points.add_hist(sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, eattrs, start, t, e.ttft)
+                if e.itl is not None:
+                    points.add_hist(sc.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, eattrs, start, t, e.itl)
+        if dropped is not None:
+            start, t, count = dropped
+            points.add(sc.WL_COLLECTOR_DROPPED, self._cached(("dropped",), dict), start, t, count)
+        return points
+
+    def metrics_data(
+        self,
+        cycles: Sequence[SampleCycle],
+        start_times: Mapping[str, int],
+        dropped: tuple[int, int, int] | None = None,
+    ) -> MetricsData:
+        """The SDK ``MetricsData`` for ``cycles`` (input of ``OTLPMetricExporter.export``)."""
+        points = self.collect(cycles, start_times, dropped)
+        metrics: list[Metric] = []
+        for name, rows in points.number.items():
+            unit, description, kind = INSTRUMENTS[name]
+            dps = [NumberDataPoint(a[0], start, t, v) for a, start, t, v in rows]
+            data: Sum | Gauge
+            if kind == "gauge":
+                data = Gauge(dps)
+            else:
+                data = Sum(dps, CUMULATIVE, is_monotonic=kind == "counter")
+            metrics.append(Metric(name, description, unit, data))
+        for name, hrows in points.hist.items():
+            unit, description = HISTOGRAMS[name]
+            hdps = [
+                HistogramDataPoint(
+                    a[0],
+                    start,
+                    t,
+                    h.count,
+                    h.sum,
+                    list(h.bucket_counts),
+                    list(h.explicit_bounds),
+                    None,  # type: ignore[arg-type]  # min/max are optional; a scrape lacks them
+                    None,  # type: ignore[arg-type]
+                )
+                for a, start, t, h in hrows
+            ]
+            metrics.append(Metric(name, description, unit, Histogram(hdps, CUMULATIVE)))
+        scope = ScopeMetrics(_SCOPE, metrics, sc.SCHEMA_URL)
+        return MetricsData([ResourceMetrics(self.resource, [scope], sc.SCHEMA_URL)])
+
+    def request(
+        self,
+        cycles: Sequence[SampleCycle],
+        start_times: Mapping[str, int],
+        dropped: tuple[int, int, int] | None = None,
+    ) -> ExportMetricsServiceRequest:
+        """The OTLP request for ``cycles``, equal to ``encode_metrics(self.metrics_data(...))``."""
+        points = self.collect(cycles, start_times, dropped)
+        request = ExportMetricsServiceRequest()
+        rm = request.resource_metrics.add(schema_url=self.resource.schema_url)
+        rm.resource.CopyFrom(self._resource_pb)
+        sm = rm.scope_metrics.add(schema_url=_SCOPE.schema_url)
+        sm.scope.name, sm.scope.version = _SCOPE.name, _SCOPE.version
+        for name, rows in points.number.items():
+            unit, description, kind = INSTRUMENTS[name]
+            metric = sm.metrics.add(name=name, description=description, unit=unit)
+            if kind == "gauge":
+                container = metric.gauge.data_points
+            else:
+                metric.sum.aggregation_temporality = CUMULATIVE
+                metric.sum.is_monotonic = kind == "counter"
+                container = metric.sum.data_points
+            for (_, _, template), start, t, value in rows:
+                dp = container.add()
+                dp.MergeFromString(template)  # parsing cached bytes beats copying KeyValues
+                dp.time_unix_nano = t
+                if kind != "gauge":
+                    dp.start_time_unix_nano = start
+                if isinstance(value, int):
+                    dp.as_int = value
+                else:
+                    dp.as_double = value
+        for name, hrows in points.hist.items():
+            unit, description = HISTOGRAMS[name]
+            metric = sm.metrics.add(name=name, description=description, unit=unit)
+            metric.histogram.aggregation_temporality = CUMULATIVE
+            for (_, kvs, _), start, t, h in hrows:
+                dp = metric.histogram.data_points.add(
+                    time_unix_nano=t,
+                    start_time_unix_nano=start,
+                    count=h.count,
+                    sum=h.sum,
+                    bucket_counts=h.bucket_counts,
+                    explicit_bounds=h.explicit_bounds,
+                )
+                dp.attributes.extend(kvs)
+        return request
 
 
 def build_metrics_data(
@@ -161,66 +343,14 @@ def build_metrics_data(
         start_times: Device id -> Unix ns when this collector started its energy series.
         dropped: ``(start_ns, time_ns, count)`` of the dropped-cycles counter, if any.
     """
-    points = _Points()
-    for cycle in cycles:
-        for r in cycle.readings:
-            info = cycle.devices.get(r.device_id)
-            if info is None:
-                continue
-            attrs = device_attributes(info, r.method)
-            t = cycle.time_unix_nano(r)
-            start = start_times.get(r.device_id, t)
-            if r.energy_j is not None:
-                points.add(sc.HW_ENERGY, attrs, start, t, float(r.energy_j))
-            if r.power_w is not None:
-                points.add(sc.HW_POWER, attrs, start, t, float(r.power_w))
-            if r.utilization_ratio is not None:
-                util_attrs = {**attrs, sc.HW_GPU_TASK: "general"}
-                points.add(sc.HW_GPU_UTILIZATION, util_attrs, start, t, float(r.utilization_ratio))
-            if r.memory_used_bytes is not None:
-                points.add(sc.HW_GPU_MEMORY_USAGE, attrs, start, t, int(r.memory_used_bytes))
-            if r.memory_total_bytes is not None:
-                points.add(sc.HW_GPU_MEMORY_LIMIT, attrs, start, t, int(r.memory_total_bytes))
-            if r.temperature_c is not None:
-                points.add(sc.HW_TEMPERATURE, attrs, start, t, float(r.temperature_c))
-        for e in cycle.engines:
-            attrs = _engine_attrs(e)
-            t, start = e.monotonic_ns + cycle.wall_offset_ns, e.start_time_unix_nano
-            for name, value in (
-                (sc.WL_ENGINE_PROMPT_TOKENS, e.prompt_tokens),
-                (sc.WL_ENGINE_GENERATION_TOKENS, e.generation_tokens),
-                (sc.WL_ENGINE_REQUESTS, e.requests),
-            ):
-                if value is not None:
-                    points.add(name, attrs, start, t, float(value))
-            if e.ttft is not None:
-                points.add_hist(sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, attrs, start, t, e.ttft)
-            if e.itl is not None:
-                points.add_hist(sc.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, attrs, start, t, e.itl)
-    if dropped is not None:
-        start, t, count = dropped
-        points.add(sc.WL_COLLECTOR_DROPPED, {}, start, t, int(count))
-    metrics: list[Metric] = []
-    for name, data_points in points.number.items():
-        unit, description, kind = INSTRUMENTS[name]
-        data: Sum | Gauge
-        if kind == "gauge":
-            data = Gauge(data_points)
-        else:
-            data = Sum(data_points, CUMULATIVE, is_monotonic=kind == "counter")
-        metrics.append(Metric(name, description, unit, data))
-    for name, hist_points in points.hist.items():
-        unit, description = HISTOGRAMS[name]
-        metrics.append(Metric(name, description, unit, Histogram(hist_points, CUMULATIVE)))
-    scope = ScopeMetrics(_SCOPE, metrics, sc.SCHEMA_URL)
-    return MetricsData([ResourceMetrics(resource, [scope], sc.SCHEMA_URL)])
+    return OtlpEncoder(resource).metrics_data(cycles, start_times, dropped)
 
 
-def count_points(data: MetricsData) -> int:
-    """How many data points ``data`` holds."""
+def count_points(request: ExportMetricsServiceRequest) -> int:
+    """How many data points an OTLP request holds."""
     return sum(
-        len(m.data.data_points)
-        for rm in data.resource_metrics
+        len(getattr(m, m.WhichOneof("data")).data_points)
+        for rm in request.resource_metrics
         for sm in rm.scope_metrics
         for m in sm.metrics
     )
@@ -228,6 +358,7 @@ def count_points(data: MetricsData) -> int:
 
 __all__ = [
     "INSTRUMENTS",
+    "OtlpEncoder",
     "K8S_ENV",
     "SERVICE_NAME",
     "build_metrics_data",

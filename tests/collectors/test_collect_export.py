@@ -270,3 +270,49 @@ def test_shutdown_with_the_endpoint_down_gives_up_in_time() -> None:
 def receiver() -> Iterator[OtlpReceiver]:
     with otlp_receiver() as rx:
         yield rx
+
+
+def test_cached_encoding_equals_the_official_encoder() -> None:
+    """The exporter encodes requests itself (attributes cached per device); the result must
+    be exactly what the official encoder makes of the SDK's MetricsData."""
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+    from wattledger.collectors.collector.otlp import OtlpEncoder, build_resource
+    from wattledger.collectors.sources.fakes.nvml import FakeMigInstance
+
+    clocks = Clocks()
+    fake = FakeNvml(
+        [FakeGpu(uuid=UUID0, mig=[FakeMigInstance(1)]), FakeGpu(uuid=UUID1)],
+        clock_ns=clocks.mono,
+    )
+    pages = iter([DATA / "vllm_metrics_1.txt", DATA / "tgi_metrics.txt"])
+    scrape = PrometheusSource(
+        "http://vllm:8000/metrics",
+        fetch=lambda url: next(pages).read_text(),
+        clock_ns=clocks.mono,
+        min_interval_s=0.0,
+    )
+    collector = Collector(
+        CollectorSettings(endpoint="http://127.0.0.1:9"),
+        [NvmlSource(fake.module, clock_ns=clocks.mono), scrape],
+        host="h",
+        environ={"K8S_POD_NAME": "p"},
+        clock_ns=clocks.mono,
+        wall_ns=clocks.wall,
+    )
+    cycles = []
+    for _ in range(2):
+        cycles.append(collector.sampler.sample())
+        clocks.advance(0.5)
+    encoder = OtlpEncoder(build_resource("h", "site", {"K8S_POD_NAME": "p"}))
+    start_times = collector.sampler.start_times
+    dropped = (WALL0, WALL0 + 1, 3)
+    ours = encoder.request(cycles, start_times, dropped)
+    official = encode_metrics(encoder.metrics_data(cycles, start_times, dropped))
+    assert ours == official
+    assert ours.SerializeToString(deterministic=True) == official.SerializeToString(
+        deterministic=True
+    )
+    names = {m.name for m in ours.resource_metrics[0].scope_metrics[0].metrics}
+    assert {sc.HW_ENERGY, sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, sc.WL_COLLECTOR_DROPPED} <= names
+    collector.exporter.shutdown(0.0)

@@ -22,7 +22,7 @@ import time
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import pynvml as _real
@@ -140,7 +140,7 @@ class FakeNvml:
         gpu._last_ns = now
 
     # --- the pynvml surface ----------------------------------------------------------------
-    def _raise(self, code: int) -> None:
+    def _raise(self, code: int) -> NoReturn:
         raise _real.NVMLError(code)
 
     def _check(self, fn: str, handle: Any = None) -> FakeGpu | None:
