@@ -80,4 +80,6 @@ class CollectorSettings(BaseModel):
                 raise ValueError(f"source {kind!r} needs a value: {kind}=<...>")
             if kind in ("auto", "nvml", "amdsmi", "rapl") and eq:
                 raise ValueError(f"source {kind!r} takes no value")
+            if kind == "fake" and eq and not (arg.isdigit() and 0 < int(arg) <= 1024):
+                raise ValueError("source 'fake' takes a device count, e.g. fake=8")
         return value

@@ -1,13 +1,14 @@
 """Send buffered sample cycles to ingest with the official OTLP/HTTP metric exporter.
 
 A background thread wakes every ``export_interval_s`` (or when a flush is requested), takes up
-to ``max_batch_samples`` cycles from the ``SampleBuffer``,
-builds one ``MetricsData`` and hands it to ``OTLPMetricExporter`` (which POSTs protobuf to
-``<endpoint>/v1/metrics`` and itself retries 429/502/503/504 and connection errors within its
-timeout). A failed batch goes back to the front of the buffer and the thread backs off
-exponentially (with jitter) up to ``max_backoff_s``; meanwhile sampling continues and the
-buffer drops its oldest cycles when full. A batch the server rejects as malformed (HTTP 400 or
-413) is dropped, never retried (OTLP spec). Going down and coming back are logged once each.
+to ``max_batch_samples`` cycles from the ``SampleBuffer``, encodes them as one OTLP request
+(:class:`~wattledger.collectors.collector.otlp.OtlpEncoder`) and hands it to the official
+``OTLPMetricExporter`` (which POSTs protobuf to ``<endpoint>/v1/metrics`` and itself retries
+429/502/503/504 and connection errors within its timeout). A failed batch goes back to the
+front of the buffer and the thread backs off exponentially (with jitter) up to
+``max_backoff_s``; meanwhile sampling continues and the buffer drops its oldest cycles when
+full. A batch the server rejects as malformed (HTTP 400 or 413) is dropped, never retried
+(OTLP spec). Going down and coming back are logged once each.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""Sample cycles -> OpenTelemetry ``MetricsData``, following the hardware semantic conventions.
+"""Sample cycles -> OTLP metrics, following the hardware semantic conventions.
 
 Every sample is exported, not just the last value per export interval: each reading becomes
 one data point per instrument carrying the reading's own UTC time, so a 0.5 s sampling
 interval survives a 5 s export interval. The data model is what the OTel SDK would produce for
 the same instruments (observable counter -> cumulative monotonic Sum, gauge -> Gauge,
-up-down counter -> cumulative non-monotonic Sum), encoded by the official OTLP exporter.
+up-down counter -> cumulative non-monotonic Sum). :class:`OtlpEncoder` builds either the SDK's
+``MetricsData`` or, equal to the official encoding of it but with each device's attributes
+encoded once, the ``ExportMetricsServiceRequest`` the exporter sends.
 
 | instrument | OTLP type | unit | value |
 | --- | --- | --- | --- |

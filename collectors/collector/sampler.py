@@ -29,6 +29,8 @@ class Sampler:
         buffer: Where cycles go (None: cycles are only returned).
         clock_ns: Monotonic clock.
         wall_ns: Wall clock, Unix epoch ns (UTC).
+        honor_min_interval: Read sources with ``min_interval_s`` only when due (False for a
+            one-off reading such as ``collect --once``).
     """
 
     def __init__(
@@ -38,8 +40,10 @@ class Sampler:
         *,
         clock_ns: Callable[[], int] = time.monotonic_ns,
         wall_ns: Callable[[], int] = time.time_ns,
+        honor_min_interval: bool = True,
     ) -> None:
         self.sources = list(sources)
+        self._honor_min_interval = honor_min_interval
         self.buffer = buffer
         self._clock_ns = clock_ns
         self._wall_ns = wall_ns
@@ -61,6 +65,8 @@ class Sampler:
                 self._devices[info.device_id] = info
 
     def _due(self, index: int, source: EnergySource, now_ns: int) -> bool:
+        if not self._honor_min_interval:
+            return True
         min_ns = int(getattr(source, "min_interval_s", 0.0) * 1e9)
         last = self._last_read_ns.get(index)
         return last is None or now_ns - last >= min_ns

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from collect_support import free_port, otlp_receiver
+from collect_support import DATA, free_port, otlp_receiver, text_server
 
 from wattledger.collectors import semconv as sc
 from wattledger.collectors.sources.fakes.sysfs import FakeRapl
@@ -55,6 +55,16 @@ def test_once_reads_a_rapl_tree_from_the_configured_root(tmp_path: Path) -> None
     assert set(rows) == {"package-0", "package-0/dram"}
     assert rows["package-0"]["energy_j"] == 123.0 and rows["package-0"]["hw_type"] == "cpu"
     assert rows["package-0/dram"]["hw_type"] == "memory"
+
+
+def test_once_includes_scraped_engine_stats() -> None:
+    page = (DATA / "vllm_metrics_2.txt").read_text()
+    with text_server(lambda path: (200, page)) as base:
+        r = run("collect", "--once", "-s", f"prometheus={base}/metrics", "--interval", "0.05")
+    assert r.returncode == 0, r.stderr
+    (engine,) = [row for row in json.loads(r.stdout) if row.get("kind") == "engine"]
+    assert engine["engine"] == "vllm" and engine["generation_tokens"] == 35612.0
+    assert engine["ttft"]["count"] == 160
 
 
 def test_doctor_lists_found_and_unavailable_sources_with_fixes(tmp_path: Path) -> None:

@@ -65,6 +65,8 @@ def test_settings_reject_unknown_sources() -> None:
         CollectorSettings(sources=["gpu"])
     with pytest.raises(ValueError, match="needs a value"):
         CollectorSettings(sources=["prometheus"])
+    with pytest.raises(ValueError, match="device count"):
+        CollectorSettings(sources=["fake=lots"])
     with pytest.raises(ValueError, match="http"):
         CollectorSettings(endpoint="ingest:4318")
 

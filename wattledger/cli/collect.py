@@ -117,7 +117,7 @@ def collect(
     )
     detected = detect_sources(settings)
     if once:
-        sampler = Sampler(detected.sources)
+        sampler = Sampler(detected.sources, honor_min_interval=False)
         try:
             sampler.sample()  # the first read primes counters so rates exist
             time.sleep(min(settings.interval_s, 2.0))
