@@ -88,6 +88,16 @@ HW_NAME = "hw.name"
 HW_VENDOR = "hw.vendor"
 HW_MODEL = "hw.model"
 HW_GPU_TASK = "hw.gpu.task"
+HW_PARENT = "hw.parent"  # hw.id of the enclosing device (a MIG slice's GPU)
+
+# --- Serving-engine metrics (collector scrape of vLLM / TGI) ----------------------------------
+GEN_AI_SERVER_TIME_TO_FIRST_TOKEN = "gen_ai.server.time_to_first_token"  # Histogram, s
+GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN = "gen_ai.server.time_per_output_token"  # Histogram, s
+WL_ENGINE = "wattledger.engine"  # string: vllm, tgi
+WL_ENGINE_PROMPT_TOKENS = "wattledger.engine.prompt_tokens"  # Counter, {token}, cumulative
+WL_ENGINE_GENERATION_TOKENS = "wattledger.engine.generation_tokens"  # Counter, {token}
+WL_ENGINE_REQUESTS = "wattledger.engine.requests"  # Counter, {request}, finished successfully
+WL_COLLECTOR_DROPPED = "wattledger.collector.dropped_samples"  # Counter, {cycle}: buffer overflow
 
 # --- wattledger metric attributes ------------------------------------------------------------
 WL_POWER_SOURCE = "wattledger.power.source"  # nvml, amdsmi, rapl, prometheus, modeled, fake

@@ -1,0 +1,415 @@
+"""Server-side numbers from Prometheus endpoints: vLLM, TGI and NVIDIA's dcgm-exporter.
+
+One :class:`PrometheusSource` scrapes one URL and understands whatever it finds there, parsed
+with ``prometheus_client``'s text parser:
+
+* **dcgm-exporter** (``DCGM_FI_*``): GPU energy from ``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION``
+  (mJ since driver load, ``method="counter"``), else ``DCGM_FI_DEV_POWER_USAGE`` (W,
+  integrated), plus utilization, framebuffer memory (MiB), temperature and SM clock. Device ids
+  are the GPU UUIDs, the same ``hw.id`` NVML gives. dcgm-exporter refreshes every 30 s by
+  default, so scraping it faster gains nothing (``min_interval_s``).
+* **vLLM** (``vllm:*``) and **TGI** (``tgi_*``): token counters, finished requests, and the
+  TTFT and inter-token-latency histograms, per served model, as :class:`EngineStats`. TGI has
+  no token counters or TTFT histogram: its token totals are the ``_sum`` of the input-length
+  and generated-tokens histograms, and its model id comes from ``GET /info``.
+
+The engines restart, and their counters with them. Each engine series keeps the wall-clock
+time it started (``start_time_unix_nano``); a counter that goes down starts a new series,
+which is how OTLP cumulative data says "reset" (the OTel Collector's Prometheus receiver
+does the same).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from wattledger.collectors.sources.base import (
+    DeviceInfo,
+    EnergyMethod,
+    EnergyReading,
+    OnceLogger,
+)
+from wattledger.collectors.sources.counters import (
+    DEFAULT_MAX_GAP_S,
+    DEFAULT_MAX_POWER_W,
+    CounterTracker,
+    PowerIntegrator,
+)
+
+logger = logging.getLogger(__name__)
+MIB = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    """A cumulative histogram as OTLP wants it: per-bucket (not cumulative) counts.
+
+    Attributes:
+        explicit_bounds: Upper bounds, seconds, ascending (the ``+Inf`` bucket is implicit).
+        bucket_counts: Observations per bucket, ``len(explicit_bounds) + 1`` of them.
+        sum: Sum of observations, seconds.
+        count: Number of observations.
+    """
+
+    explicit_bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    sum: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """What a serving engine reports about one model, cumulative since the series started.
+
+    Attributes:
+        engine: ``vllm`` or ``tgi``.
+        model: The served model name (vLLM ``model_name`` label, TGI ``/info``), or None.
+        endpoint: ``host:port`` of the scraped server (``server.address``).
+        prompt_tokens: Prompt (prefill) tokens processed.
+        generation_tokens: Tokens generated.
+        requests: Requests finished successfully.
+        ttft: Time-to-first-token histogram (vLLM only).
+        itl: Inter-token latency histogram (vLLM) / mean time per token per request (TGI).
+        start_time_unix_nano: When this series started (first seen, or last reset).
+        monotonic_ns: When scraped.
+    """
+
+    engine: str
+    model: str | None
+    endpoint: str
+    prompt_tokens: float | None
+    generation_tokens: float | None
+    requests: float | None
+    ttft: HistogramSnapshot | None
+    itl: HistogramSnapshot | None
+    start_time_unix_nano: int
+    monotonic_ns: int
+
+
+def histogram_from_family(
+    family: Metric, match: dict[str, str] | None = None
+) -> HistogramSnapshot | None:
+    """Sum a Prometheus histogram family's series (optionally those whose labels ``match``)."""
+    buckets: dict[float, float] = {}
+    total, count = 0.0, 0.0
+    for s in family.samples:
+        labels = {k: v for k, v in s.labels.items() if k != "le"}
+        if match and any(labels.get(k) != v for k, v in match.items()):
+            continue
+        if s.name.endswith("_bucket"):
+            le = float(s.labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + s.value
+        elif s.name.endswith("_sum"):
+            total += s.value
+        elif s.name.endswith("_count"):
+            count += s.value
+    if not buckets:
+        return None
+    bounds = sorted(b for b in buckets if b != float("inf"))
+    cumulative = [buckets[b] for b in bounds] + [buckets.get(float("inf"), count)]
+    per_bucket = [int(cumulative[0])] + [
+        max(int(cumulative[i] - cumulative[i - 1]), 0) for i in range(1, len(cumulative))
+    ]
+    return HistogramSnapshot(tuple(bounds), tuple(per_bucket), total, int(cumulative[-1]))
+
+
+def _counter_value(family: Metric | None, match: dict[str, str] | None = None) -> float | None:
+    if family is None:
+        return None
+    values = [
+        s.value
+        for s in family.samples
+        if not s.name.endswith("_created")
+        and not (match and any(s.labels.get(k) != v for k, v in match.items()))
+    ]
+    return sum(values) if values else None
+
+
+@dataclass
+class _DcgmGpu:
+    info: DeviceInfo
+    counter: CounterTracker
+    integrator: PowerIntegrator
+    has_counter: bool = False
+
+
+class PrometheusSource:
+    """Scrape one Prometheus endpoint: DCGM GPU readings and vLLM/TGI engine stats.
+
+    Args:
+        url: The metrics URL, e.g. ``http://localhost:8000/metrics``.
+        timeout_s: HTTP timeout per scrape.
+        min_interval_s: The collector reads this source at most this often.
+        clock_ns: Monotonic clock.
+        wall_ns: Wall clock (series start times).
+        fetch: ``url -> text`` override (tests, other transports); default HTTP GET.
+        max_power_w: Plausibility bound for DCGM energy-counter deltas.
+        max_gap_s: Longest power-integration gap.
+    """
+
+    name = "prometheus"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 2.0,
+        min_interval_s: float = 5.0,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        wall_ns: Callable[[], int] = time.time_ns,
+        fetch: Callable[[str], str] | None = None,
+        max_power_w: float = DEFAULT_MAX_POWER_W,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
+    ) -> None:
+        self.url = url
+        self.min_interval_s = min_interval_s
+        parts = urlsplit(url)
+        self.endpoint = parts.netloc
+        self._base = f"{parts.scheme}://{parts.netloc}"
+        self._clock_ns = clock_ns
+        self._wall_ns = wall_ns
+        self._client = httpx.Client(timeout=timeout_s) if fetch is None else None
+        self._fetch = fetch or self._http_get
+        self._max_power_w = max_power_w
+        self._max_gap_s = max_gap_s
+        self._gpus: dict[str, _DcgmGpu] = {}
+        self._engine: list[EngineStats] = []
+        self._series_start: dict[tuple[str, str | None], tuple[int, float]] = {}
+        self._tgi_model: str | None = None
+        self._tgi_model_tried = False
+        self._once = OnceLogger(logger)
+        self._down = False
+
+    def _http_get(self, url: str) -> str:
+        assert self._client is not None
+        response = self._client.get(url)
+        response.raise_for_status()
+        return response.text
+
+    def devices(self) -> Sequence[DeviceInfo]:
+        """GPUs seen in the dcgm-exporter output so far (the list grows as they appear)."""
+        return [g.info for g in self._gpus.values()]
+
+    def engine_stats(self) -> list[EngineStats]:
+        """vLLM/TGI stats from the latest scrape."""
+        return list(self._engine)
+
+    def read(self) -> list[EnergyReading]:
+        """Scrape once; an unreachable or malformed endpoint logs once and yields nothing."""
+        try:
+            text = self._fetch(self.url)
+            t_ns = self._clock_ns()
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+        except (httpx.HTTPError, OSError, ValueError) as e:
+            self._engine = []
+            if not self._down:
+                self._down = True
+                logger.warning(
+                    "Cannot scrape %s (%s); will keep trying. Is the server up and the URL "
+                    "its /metrics path?",
+                    self.url,
+                    e,
+                )
+            return []
+        if self._down:
+            self._down = False
+            logger.info("Scraping %s works again.", self.url)
+        self._engine = self._engines(families, t_ns)
+        return self._dcgm(families, t_ns)
+
+    # --- dcgm-exporter -----------------------------------------------------------------------
+    def _dcgm(self, families: dict[str, Metric], t_ns: int) -> list[EnergyReading]:
+        values: dict[str, dict[str, float]] = {}
+        labels_of: dict[str, dict[str, str]] = {}
+        for fname, family in families.items():
+            if not fname.startswith("DCGM_FI_"):
+                continue
+            for s in family.samples:
+                uuid = s.labels.get("UUID") or s.labels.get("uuid")
+                if not uuid or s.name.endswith("_created"):
+                    continue
+                per = values.setdefault(uuid, {})
+                labels_of.setdefault(uuid, dict(s.labels))
+                if (
+                    fname in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE")
+                    and "GPU_I_ID" in s.labels
+                ):
+                    per[fname] = per.get(fname, 0.0) + s.value  # MIG slices: sum to the GPU
+                else:
+                    per.setdefault(fname, s.value)
+        out: list[EnergyReading] = []
+        for uuid, v in values.items():
+            gpu = self._gpus.get(uuid) or self._new_gpu(uuid, labels_of[uuid], v)
+            energy_mj = v.get("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
+            power_w = v.get("DCGM_FI_DEV_POWER_USAGE", v.get("DCGM_FI_DEV_POWER_USAGE_INSTANT"))
+            method: EnergyMethod
+            energy_j: float | None
+            if energy_mj is not None:
+                gpu.has_counter = True
+                method, energy_j = "counter", gpu.counter.update(int(energy_mj), t_ns)
+            elif gpu.has_counter:
+                method, energy_j = "counter", gpu.counter.energy_j
+            else:
+                method = "power"
+                energy_j = gpu.integrator.update(power_w, t_ns) if power_w is not None else None
+            used, free = v.get("DCGM_FI_DEV_FB_USED"), v.get("DCGM_FI_DEV_FB_FREE")
+            reserved = v.get("DCGM_FI_DEV_FB_RESERVED", 0.0)
+            util = v.get("DCGM_FI_DEV_GPU_UTIL")
+            out.append(
+                EnergyReading(
+                    device_id=uuid,
+                    energy_j=energy_j,
+                    power_w=power_w,
+                    monotonic_ns=t_ns,
+                    method=method,
+                    utilization_ratio=util / 100.0 if util is not None else None,
+                    memory_used_bytes=int(used * MIB) if used is not None else None,
+                    memory_total_bytes=(
+                        int((used + free + reserved) * MIB)
+                        if used is not None and free is not None
+                        else None
+                    ),
+                    temperature_c=v.get("DCGM_FI_DEV_GPU_TEMP"),
+                    clock_mhz=v.get("DCGM_FI_DEV_SM_CLOCK"),
+                )
+            )
+        return out
+
+    def _new_gpu(self, uuid: str, labels: dict[str, str], v: dict[str, float]) -> _DcgmGpu:
+        index = labels.get("gpu")
+        gpu = _DcgmGpu(
+            info=DeviceInfo(
+                device_id=uuid,
+                source=self.name,
+                hw_type="gpu",
+                vendor="nvidia",
+                model=labels.get("modelName", "NVIDIA GPU"),
+                name=f"gpu{index}" if index is not None else uuid,
+                index=int(index) if index is not None and index.isdigit() else None,
+                tdp_w=v.get("DCGM_FI_DEV_POWER_MGMT_LIMIT"),
+            ),
+            counter=CounterTracker(1e-3, None, self._max_power_w),
+            integrator=PowerIntegrator(self._max_gap_s),
+        )
+        self._gpus[uuid] = gpu
+        logger.info("Scrape %s: found GPU %s (%s)", self.url, uuid, gpu.info.model)
+        return gpu
+
+    # --- vLLM and TGI ------------------------------------------------------------------------
+    def _start(self, key: tuple[str, str | None], total: float) -> int:
+        """The series' start time; a total lower than last time means the engine restarted."""
+        start, last = self._series_start.get(key, (self._wall_ns(), total))
+        if total < last:
+            start = self._wall_ns()
+            logger.info(
+                "Engine series %s restarted (counter went from %s to %s).", key, last, total
+            )
+        self._series_start[key] = (start, total)
+        return start
+
+    def _engines(self, families: dict[str, Metric], t_ns: int) -> list[EngineStats]:
+        out: list[EngineStats] = []
+        get = families.get
+        if any(name.startswith("vllm:") for name in families):
+            itl = get("vllm:inter_token_latency_seconds") or get(
+                "vllm:time_per_output_token_seconds"
+            )
+            for model in _label_values(families.values(), "vllm:", "model_name"):
+                match = {"model_name": model} if model is not None else None
+                out.append(
+                    self._engine_stats(
+                        "vllm",
+                        model,
+                        t_ns,
+                        prompt_tokens=_counter_value(get("vllm:prompt_tokens"), match),
+                        generation_tokens=_counter_value(get("vllm:generation_tokens"), match),
+                        requests=_counter_value(get("vllm:request_success"), match),
+                        ttft=_hist(get("vllm:time_to_first_token_seconds"), match),
+                        itl=_hist(itl, match),
+                    )
+                )
+        if any(name.startswith("tgi_") for name in families):
+            if not self._tgi_model_tried:
+                self._tgi_model_tried = True
+                self._tgi_model = self._tgi_info_model()
+            generated = _hist(get("tgi_request_generated_tokens"))
+            inputs = _hist(get("tgi_request_input_length"))
+            out.append(
+                self._engine_stats(
+                    "tgi",
+                    self._tgi_model,
+                    t_ns,
+                    prompt_tokens=inputs.sum if inputs else None,
+                    generation_tokens=generated.sum if generated else None,
+                    requests=_counter_value(get("tgi_request_success")),
+                    ttft=None,
+                    itl=_hist(get("tgi_request_mean_time_per_token_duration")),
+                )
+            )
+        return out
+
+    def _engine_stats(
+        self,
+        engine: str,
+        model: str | None,
+        t_ns: int,
+        *,
+        prompt_tokens: float | None,
+        generation_tokens: float | None,
+        requests: float | None,
+        ttft: HistogramSnapshot | None,
+        itl: HistogramSnapshot | None,
+    ) -> EngineStats:
+        marker = sum(v for v in (prompt_tokens, generation_tokens, requests) if v is not None)
+        return EngineStats(
+            engine=engine,
+            model=model,
+            endpoint=self.endpoint,
+            prompt_tokens=prompt_tokens,
+            generation_tokens=generation_tokens,
+            requests=requests,
+            ttft=ttft,
+            itl=itl,
+            start_time_unix_nano=self._start((engine, model), marker),
+            monotonic_ns=t_ns,
+        )
+
+    def _tgi_info_model(self) -> str | None:
+        try:
+            info = json.loads(self._fetch(self._base + "/info"))
+        except (httpx.HTTPError, OSError, ValueError) as e:
+            logger.info("TGI at %s: no model id from /info (%s).", self._base, e)
+            return None
+        model = info.get("model_id") if isinstance(info, dict) else None
+        return str(model) if model else None
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            self._client.close()
+
+
+def _hist(family: Metric | None, match: dict[str, str] | None = None) -> HistogramSnapshot | None:
+    return histogram_from_family(family, match) if family is not None else None
+
+
+def _label_values(families: Iterable[Metric], prefix: str, label: str) -> list[str | None]:
+    seen: dict[str | None, None] = {}
+    for family in families:
+        if family.name.startswith(prefix):
+            for s in family.samples:
+                seen.setdefault(s.labels.get(label))
+    models = [m for m in seen if m is not None]
+    return list(models) if models else [None]
+
+
+__all__ = ["EngineStats", "HistogramSnapshot", "PrometheusSource", "histogram_from_family"]

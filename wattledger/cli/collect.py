@@ -1,0 +1,212 @@
+"""``wattledger collect`` (the sidecar power collector) and ``wattledger doctor``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from wattledger.cli._common import emit_json, err_console, json_option, state
+from wattledger.collectors.settings import CollectorSettings
+from wattledger.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def _settings(ctx: typer.Context, **flags: Any) -> CollectorSettings:
+    """Collector settings: flags > WATTLEDGER_* env > config file > defaults."""
+    base = state(ctx).settings().collector
+    overrides = {k: v for k, v in flags.items() if v not in (None, [], ())}
+    try:
+        return CollectorSettings.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"Collector option '{key}' has value {first.get('input')!r}: {first['msg']}.",
+            hint="See `wattledger collect --help` and docs/collector.md.",
+        ) from e
+
+
+def collect(
+    ctx: typer.Context,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval", help="Seconds between samples. [default: 0.5]", show_default=False
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="OTLP/HTTP base URL of ingest; metrics go to <URL>/v1/metrics. "
+            "[default: http://localhost:4318]",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Power source, repeatable: auto | nvml | amdsmi | rapl | prometheus=<URL> | "
+            "modeled=<model>@<hardware>[#<served name>] | fake[=<devices>] | replay=<csv>. "
+            "[default: auto]",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="WATTLEDGER_API_KEY",
+            help="Ingest API key, sent as a Bearer token. Env: WATTLEDGER_API_KEY.",
+            show_default=False,
+        ),
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option("--site", help="Site key for tariffs.", show_default=False)
+    ] = None,
+    export_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--export-interval",
+            help="Seconds between exports (every sample is sent). [default: 5]",
+            show_default=False,
+        ),
+    ] = None,
+    rapl_root: Annotated[
+        Path | None,
+        typer.Option("--rapl-root", help="Powercap sysfs root.", show_default=False),
+    ] = None,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Print one set of readings as JSON and exit; export nothing."),
+    ] = False,
+) -> None:
+    """Sample device power and energy and export them to ingest over OTLP/HTTP.
+
+    Auto-detects NVIDIA GPUs (NVML), AMD GPUs (AMD SMI) and CPU/DRAM (RAPL).
+    Scrapes vLLM, TGI and dcgm-exporter with --source prometheus=<URL>.
+    Runs until SIGTERM/SIGINT, then flushes what is buffered. Logs go to stderr.
+
+    \b
+    Example:
+      wattledger collect --endpoint http://ingest:4318
+      wattledger collect -s nvml -s prometheus=http://localhost:8000/metrics --interval 0.5
+      wattledger collect --once -s rapl
+    """
+    from wattledger.collectors.collector.run import Collector, cycle_as_json
+    from wattledger.collectors.collector.sampler import Sampler
+    from wattledger.collectors.sources.detect import detect_sources
+
+    settings = _settings(
+        ctx,
+        interval_s=interval,
+        endpoint=endpoint,
+        sources=source,
+        site=site,
+        export_interval_s=export_interval,
+        rapl_root=rapl_root,
+    )
+    detected = detect_sources(settings)
+    if once:
+        sampler = Sampler(detected.sources, honor_min_interval=False)
+        try:
+            sampler.sample()  # the first read primes counters so rates exist
+            time.sleep(min(settings.interval_s, 2.0))
+            emit_json(cycle_as_json(sampler.sample()))
+        finally:
+            sampler.close()
+        return
+    collector = Collector(settings, detected.sources, api_key=api_key)
+
+    def _stop(signum: int, frame: Any) -> None:
+        err_console.print(f"Received {signal.Signals(signum).name}; flushing and stopping.")
+        collector.stop()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        collector.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def doctor(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Also check these sources (prometheus=<URL>, modeled=..., ...).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: bool = json_option(),
+) -> None:
+    """List every power source as found or unavailable, with the reason and the fix.
+
+    Also checks that the ingest endpoint answers. Exits 0 either way.
+
+    \b
+    Example:
+      wattledger doctor
+      wattledger doctor -s prometheus=http://localhost:9400/metrics --json
+    """
+    import httpx
+
+    from wattledger.collectors.sources.detect import detect_sources
+
+    base = _settings(ctx)
+    extra = [s for s in (source or []) if s.partition("=")[0] not in ("auto", "nvml", "amdsmi")]
+    wanted = ["nvml", "amdsmi", "rapl", *[s for s in base.sources if "=" in s], *extra]
+    settings = _settings(ctx, sources=list(dict.fromkeys(wanted)))
+    detected = detect_sources(settings, log_unavailable=False)
+    found = [
+        {
+            "source": s.name,
+            "status": "found",
+            "devices": [
+                {"id": d.device_id, "type": d.hw_type, "vendor": d.vendor, "model": d.model}
+                for d in s.devices()
+            ],
+        }
+        for s in detected.sources
+    ]
+    missing = [
+        {"source": u.source, "status": "unavailable", "reason": u.reason, "fix": u.fix}
+        for u in detected.unavailable
+    ]
+    detected.close()
+    health = settings.endpoint + "/healthz"
+    try:
+        code = httpx.get(health, timeout=2.0).status_code
+        endpoint = {"url": settings.endpoint, "reachable": True, "healthz_status": code}
+    except httpx.HTTPError as e:
+        endpoint = {"url": settings.endpoint, "reachable": False, "error": str(e)}
+    if as_json:
+        emit_json({"sources": found + missing, "endpoint": endpoint})
+        return
+    for f in found:
+        devices = ", ".join(f"{d['id']} ({d['model']})" for d in f["devices"]) or "no devices yet"
+        typer.echo(f"[found]       {f['source']}: {devices}")
+    for m in missing:
+        typer.echo(f"[unavailable] {m['source']}: {m['reason']}")
+        if m["fix"]:
+            typer.echo(f"              fix: {m['fix']}")
+    reach = "reachable" if endpoint["reachable"] else f"NOT reachable ({endpoint.get('error')})"
+    typer.echo(f"[endpoint]    {settings.endpoint}: {reach}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``collect`` and ``doctor`` to the root app."""
+    app.command(name="collect")(collect)
+    app.command(name="doctor")(doctor)
