@@ -41,26 +41,34 @@ EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.common.http",
 )
 
+#: Longest wait between export attempts while the endpoint keeps failing, in seconds.
+MAX_BACKOFF_S = 30.0
+
 _quiet = threading.local()
 
 
 class ExporterLogFilter(logging.Filter):
     """Swallows exporter log records emitted while wattledger itself is exporting.
 
-    The message is kept as ``last_message`` so the SDK's own rate-limited warning can say
-    why the export failed. Records from an application's own exporters pass untouched.
+    The messages are kept per thread (:func:`captured_messages`) so the SDK's own rate-limited
+    warning can say why the export failed. Records from an application's own exporters pass
+    untouched.
     """
 
     def __init__(self) -> None:
         super().__init__("wattledger")
-        self.last_message: str | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(_quiet, "active", False):
             if record.levelno >= logging.WARNING:
-                self.last_message = record.getMessage()
+                _quiet.messages.append(record.getMessage())
             return False
         return True
+
+
+def captured_messages() -> list[str]:
+    """Exporter messages captured in this thread during the last ``quiet_export`` block."""
+    return list(getattr(_quiet, "messages", []))
 
 
 LOG_FILTER = ExporterLogFilter()
@@ -85,6 +93,7 @@ class quiet_export:  # noqa: N801 - used like a function: ``with quiet_export():
 
     def __enter__(self) -> None:
         _quiet.active = True
+        _quiet.messages = []
 
     def __exit__(self, *exc: object) -> None:
         _quiet.active = False
@@ -142,6 +151,8 @@ class QueuedSpanProcessor(SpanProcessor):
         self._shutdown = False
         self._deadline_ns: int | None = None
         self.in_flight = 0
+        self._failures_in_row = 0
+        self._retry_at_ns = 0
         self._start_worker()
         weak_reinit = weakref.WeakMethod(self._at_fork_reinit)
 
@@ -174,6 +185,8 @@ class QueuedSpanProcessor(SpanProcessor):
         self._queue.clear()
         self._counters.reset()
         self.in_flight = 0
+        self._failures_in_row = 0
+        self._retry_at_ns = 0
         if self._exporter_factory is not None and not self._shutdown:
             try:
                 self._exporter = self._exporter_factory()
@@ -210,13 +223,18 @@ class QueuedSpanProcessor(SpanProcessor):
 
     def _run(self) -> None:
         while not self._shutdown:
-            self._wake.wait(self._delay_s)
+            timeout_s = self._delay_s
+            if self._retry_at_ns:
+                timeout_s = max((self._retry_at_ns - time.monotonic_ns()) / 1e9, 0.0)
+            self._wake.wait(timeout_s)
             self._wake.clear()
+            if self._retry_at_ns and time.monotonic_ns() < self._retry_at_ns:
+                continue  # backing off from a failing endpoint; the queue absorbs the wait
             self._drain()
         self._drain()
 
     def _drain(self, lock_timeout_s: float = -1) -> bool:
-        """Export queued batches until the queue is empty or the deadline passes.
+        """Export queued batches until the queue is empty, an export fails, or the deadline.
 
         Returns True when the queue was emptied.
         """
@@ -228,12 +246,14 @@ class QueuedSpanProcessor(SpanProcessor):
                     return False
                 n = min(self._batch_size, len(self._queue))
                 batch = [self._queue.popleft() for _ in range(n)]
-                self._export(batch)
+                if not self._export(batch):
+                    return False
             return True
         finally:
             self._export_lock.release()
 
-    def _export(self, batch: Sequence[ReadableSpan]) -> None:
+    def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+        """Export one batch and count the outcome; on failure schedule a back-off."""
         n = len(batch)
         self.in_flight = n
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
@@ -246,21 +266,30 @@ class QueuedSpanProcessor(SpanProcessor):
             error = f"{type(exc).__name__}: {exc}"
         finally:
             detach(token)
+        self.in_flight = 0
         if result is SpanExportResult.SUCCESS:
             self._counters.add("exported", n)
-        else:
-            error = error or LOG_FILTER.last_message or "the exporter reported failure"
-            self._counters.record_export_failure(n, error)
-            self._warn_export.warn(
-                "wattledger: could not export %d spans to %s (%s); they are dropped (%d so "
-                "far). Tracked code is not affected. Is the ingest service running and is "
-                "the API key right? See wattledger.stats().",
-                n,
-                self._target,
-                error,
-                self._counters.dropped_export_failed,
-            )
-        self.in_flight = 0
+            self._failures_in_row = 0
+            self._retry_at_ns = 0
+            return True
+        # A dead endpoint must not cost CPU: wait 1, 2, 4 … 30 s before the next attempt.
+        self._failures_in_row += 1
+        backoff_s = min(2.0 ** (self._failures_in_row - 1), MAX_BACKOFF_S)
+        self._retry_at_ns = time.monotonic_ns() + int(backoff_s * 1e9)
+        # The first message names the cause (e.g. connection refused, HTTP 401).
+        error = error or next(iter(captured_messages()), "the exporter reported failure")
+        self._counters.record_export_failure(n, error)
+        self._warn_export.warn(
+            "wattledger: could not export %d spans to %s (%s); they are dropped (%d so far) "
+            "and the next attempt waits %.0f s. Tracked code is not affected. Is the ingest "
+            "service running and is the API key right? See wattledger.stats().",
+            n,
+            self._target,
+            error,
+            self._counters.dropped_export_failed,
+            backoff_s,
+        )
+        return False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything queued now; True if the queue emptied within the timeout."""
@@ -293,8 +322,9 @@ class QueuedSpanProcessor(SpanProcessor):
         if left:
             self._counters.add("dropped_shutdown", left)
             logger.warning(
-                "wattledger: shutdown timed out after %.1f s; %d spans were not exported to %s.",
-                timeout_s,
+                "wattledger: %d spans could not be exported to %s before shutdown (within "
+                "%.1f s); they are counted in wattledger.stats().dropped_shutdown.",
                 left,
                 self._target,
+                timeout_s,
             )

@@ -152,8 +152,11 @@ async def _aiterate(
         _end(handle, inner, prev, last, finalize, own, exc, closed_early)
 
 
-def _finish_if_open(handle: Tracked) -> None:
-    handle._finish(None)
+def _finish_if_unstarted(handle: Tracked, started: list[bool]) -> None:
+    # Runs when the generator is collected, before its own ``finally``; a started one ends
+    # the span there, with what it saw.
+    if not started[0]:
+        handle._finish(None)
 
 
 class TrackedStream:
@@ -214,7 +217,7 @@ class TrackedStream:
         # unstarted generator a finalizer instead of ending the span now.
         try:
             if self._own and not self._started[0] and self._handle._state == 1:
-                weakref.finalize(self._gen, _finish_if_open, self._handle)
+                weakref.finalize(self._gen, _finish_if_unstarted, self._handle, self._started)
         except Exception:
             pass
 
@@ -274,7 +277,7 @@ class AsyncTrackedStream:
     def __del__(self) -> None:
         try:
             if self._own and not self._started[0] and self._handle._state == 1:
-                weakref.finalize(self._gen, _finish_if_open, self._handle)
+                weakref.finalize(self._gen, _finish_if_unstarted, self._handle, self._started)
         except Exception:
             pass
 
