@@ -12,6 +12,7 @@ its first chunk ends its span when it is garbage-collected.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,7 +29,6 @@ Finalize = Callable[[Tracked, Any, Any], None]
 
 def _end(
     handle: Tracked,
-    inner: Any,
     prev: Any,
     last: Any,
     finalize: Finalize,
@@ -46,6 +46,26 @@ def _end(
         handle._finish(exc)
 
 
+def _close_source(inner: Any) -> None:
+    close = getattr(inner, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            logger.debug("wattledger: closing the wrapped stream failed", exc_info=True)
+
+
+async def _aclose_source(inner: Any) -> None:
+    close = getattr(inner, "aclose", None) or getattr(inner, "close", None)
+    if close is not None:
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.debug("wattledger: closing the wrapped stream failed", exc_info=True)
+
+
 def _iterate(
     inner: Any,
     handle: Tracked,
@@ -54,56 +74,37 @@ def _iterate(
     finalize: Finalize,
     started: list[bool],
 ) -> Iterator[Any]:
+    # The hot loop: one clock read and one append per chunk; everything else at the end.
     started[0] = True
     clock = handle._clock
-    gaps_append = handle._gaps.append
-    last_ns = handle._last
+    mark = handle._times.append
     prev = last = None
     exc: BaseException | None = None
     closed_early = False
-    it = iter(inner)
     try:
         if token_chunk is None:
-            if handle._first is None:
-                for chunk in it:
-                    handle._first = last_ns = clock()
-                    last = chunk
-                    yield chunk
-                    break
-            for chunk in it:
-                now = clock()
-                gaps_append(now - last_ns)
-                last_ns = now
+            for chunk in inner:
+                mark(clock())
                 prev = last
                 last = chunk
                 yield chunk
         else:
-            for chunk in it:
+            for chunk in inner:
                 now = clock()
                 if token_chunk(chunk):
-                    if handle._first is None:
-                        handle._first = now
-                    else:
-                        gaps_append(now - last_ns)
-                    last_ns = now
+                    mark(now)
                 prev = last
                 last = chunk
                 yield chunk
     except GeneratorExit:
         closed_early = True
-        close = getattr(inner, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                logger.debug("wattledger: closing the wrapped stream failed", exc_info=True)
+        _close_source(inner)
         raise
     except BaseException as e:
         exc = e
         raise
     finally:
-        handle._last = last_ns
-        _end(handle, inner, prev, last, finalize, own, exc, closed_early)
+        _end(handle, prev, last, finalize, own, exc, closed_early)
 
 
 async def _aiterate(
@@ -116,8 +117,7 @@ async def _aiterate(
 ) -> AsyncIterator[Any]:
     started[0] = True
     clock = handle._clock
-    gaps_append = handle._gaps.append
-    last_ns = handle._last
+    mark = handle._times.append
     prev = last = None
     exc: BaseException | None = None
     closed_early = False
@@ -125,31 +125,19 @@ async def _aiterate(
         async for chunk in inner:
             now = clock()
             if token_chunk is None or token_chunk(chunk):
-                if handle._first is None:
-                    handle._first = now
-                else:
-                    gaps_append(now - last_ns)
-                last_ns = now
+                mark(now)
             prev = last
             last = chunk
             yield chunk
     except GeneratorExit:
         closed_early = True
-        aclose = getattr(inner, "aclose", None) or getattr(inner, "close", None)
-        if aclose is not None:
-            try:
-                result = aclose()
-                if hasattr(result, "close"):
-                    result.close()  # cannot await in GeneratorExit; release the coroutine
-            except Exception:
-                logger.debug("wattledger: closing the wrapped stream failed", exc_info=True)
+        await _aclose_source(inner)
         raise
     except BaseException as e:
         exc = e
         raise
     finally:
-        handle._last = last_ns
-        _end(handle, inner, prev, last, finalize, own, exc, closed_early)
+        _end(handle, prev, last, finalize, own, exc, closed_early)
 
 
 def _finish_if_unstarted(handle: Tracked, started: list[bool]) -> None:

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
+from itertools import pairwise
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -41,6 +42,13 @@ _detach = otel_context.detach
 _TTFC = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 _TTFT = semconv.WL_TTFT_S
 _OUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+_OPERATION = semconv.GEN_AI_OPERATION_NAME
+_PROVIDER = semconv.GEN_AI_PROVIDER_NAME
+_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+_STREAM = semconv.GEN_AI_REQUEST_STREAM
+_WORKLOAD = semconv.WL_WORKLOAD
+_DEVICE = semconv.WL_DEVICE_ID
+_QUANTIZATION = semconv.WL_QUANTIZATION
 
 
 def error_type(exc: BaseException) -> str:
@@ -90,10 +98,7 @@ class Tracked:
         "_t0",
         "_wall0",
         "_clock",
-        "_first",
-        "_last",
-        "_gaps",
-        "_chunks",
+        "_times",
         "_counted",
         "_end_attrs",
         "_error",
@@ -107,10 +112,7 @@ class Tracked:
         self._recording = False
         self._ctx_token: object = None
         self._cur_token: Token[Tracked | None] | None = None
-        self._first: int | None = None
-        self._last = 0
-        self._gaps: list[int] = []
-        self._chunks = 0
+        self._times: list[int] = []  # clock reading at each output chunk
         self._counted = 0
         self._end_attrs: dict[str, Any] = {}
         self._error: str | None = None
@@ -169,10 +171,11 @@ class Tracked:
             now = self._clock()
             span = self._span
             attrs = self._end_attrs
-            if self._first is not None:
-                attrs[_TTFC] = attrs[_TTFT] = (self._first - self._t0) / 1e9
-            if self._gaps:
-                attrs.update(itl_attributes(self._gaps))
+            times = self._times
+            if times:
+                attrs[_TTFC] = attrs[_TTFT] = (times[0] - self._t0) / 1e9
+                if len(times) > 1:
+                    attrs.update(itl_attributes([b - a for a, b in pairwise(times)]))
             if self._counted and _OUT not in attrs:
                 attrs[_OUT] = self._counted
             if exc is not None and self._error is None:
@@ -233,10 +236,9 @@ class Tracked:
     # -- recording --------------------------------------------------------------------------
     def first_token(self) -> None:
         """The first token (or chunk) arrived now: records TTFT once; later calls do nothing."""
-        if self._first is None:
+        if not self._times:
             try:
-                self._first = self._last = self._clock()
-                self._chunks = max(self._chunks, 1)
+                self._times.append(self._clock())
             except Exception:
                 logger.debug("wattledger: first_token failed", exc_info=True)
 
@@ -248,13 +250,7 @@ class Tracked:
         output token count unless :meth:`usage` reports one.
         """
         try:
-            now = self._clock()
-            if self._first is None:
-                self._first = now
-            else:
-                self._gaps.append(now - self._last)
-            self._last = now
-            self._chunks += 1
+            self._times.append(self._clock())
             self._counted += n
         except Exception:
             logger.debug("wattledger: tokens() failed", exc_info=True)
@@ -278,15 +274,16 @@ class Tracked:
             cache_creation_input_tokens: Input tokens written to the cache (a subset).
         """
         attrs = self._end_attrs
-        for key, value in (
-            (semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
-            (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
-            (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cached_input_tokens),
-            (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning_output_tokens),
-            (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_creation_input_tokens),
-        ):
-            if value is not None:
-                attrs[key] = value
+        if input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            attrs[_OUT] = output_tokens
+        if cached_input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached_input_tokens
+        if reasoning_output_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning_output_tokens
+        if cache_creation_input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation_input_tokens
 
     def response(
         self,
@@ -344,7 +341,7 @@ class Tracked:
     @property
     def ttft_s(self) -> float | None:
         """Seconds from start to the first token, or None if none was seen."""
-        return None if self._first is None else (self._first - self._t0) / 1e9
+        return (self._times[0] - self._t0) / 1e9 if self._times else None
 
 
 def current() -> Tracked | None:
@@ -399,29 +396,38 @@ def track(
     Returns:
         The request handle.
     """
-    attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: operation}
+    # Plain ifs, not a loop over pairs: this runs on every request.
+    attrs: dict[str, Any] = {_OPERATION: operation}
     if provider is not None:
-        attrs[semconv.GEN_AI_PROVIDER_NAME] = provider
+        attrs[_PROVIDER] = provider
     if model is not None:
-        attrs[semconv.GEN_AI_REQUEST_MODEL] = model
+        attrs[_REQUEST_MODEL] = model
     if stream:
-        attrs[semconv.GEN_AI_REQUEST_STREAM] = True
-    for key, value in (
-        (semconv.WL_WORKLOAD, workload),
-        (semconv.WL_DEVICE_ID, device),
-        (semconv.WL_QUANTIZATION, quantization),
-        (semconv.WL_TEAM, team),
-        (semconv.WL_TENANT, tenant),
-        (semconv.WL_BATCH_SIZE, batch_size),
-        (semconv.WL_LORA_ADAPTER, lora_adapter),
-        (semconv.WL_TENSOR_PARALLEL_SIZE, tensor_parallel_size),
-        (semconv.WL_SPECULATIVE_DECODING, speculative_decoding),
-        (semconv.WL_QUALITY_SCORE, quality_score),
-        (semconv.SERVER_ADDRESS, server_address),
-        (semconv.SERVER_PORT, server_port),
-    ):
-        if value is not None:
-            attrs[key] = value
+        attrs[_STREAM] = True
+    if workload is not None:
+        attrs[_WORKLOAD] = workload
+    if device is not None:
+        attrs[_DEVICE] = device
+    if quantization is not None:
+        attrs[_QUANTIZATION] = quantization
+    if team is not None:
+        attrs[semconv.WL_TEAM] = team
+    if tenant is not None:
+        attrs[semconv.WL_TENANT] = tenant
+    if batch_size is not None:
+        attrs[semconv.WL_BATCH_SIZE] = batch_size
+    if lora_adapter is not None:
+        attrs[semconv.WL_LORA_ADAPTER] = lora_adapter
+    if tensor_parallel_size is not None:
+        attrs[semconv.WL_TENSOR_PARALLEL_SIZE] = tensor_parallel_size
+    if speculative_decoding is not None:
+        attrs[semconv.WL_SPECULATIVE_DECODING] = speculative_decoding
+    if quality_score is not None:
+        attrs[semconv.WL_QUALITY_SCORE] = quality_score
+    if server_address is not None:
+        attrs[semconv.SERVER_ADDRESS] = server_address
+    if server_port is not None:
+        attrs[semconv.SERVER_PORT] = server_port
     if attributes:
         for key, value in attributes.items():
             if value is not None and not _is_content(key):

@@ -176,6 +176,32 @@ def test_consumer_stopping_early_ends_the_span_and_closes_the_source(sdk: Sdk) -
     assert attrs[semconv.WL_ITL_COUNT] == 2
 
 
+def test_async_stream_closed_early_closes_the_source(sdk: Sdk) -> None:
+    closed = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                sdk.clock.advance(0.01)
+                yield i
+        finally:
+            await asyncio.sleep(0)  # async cleanup must really run
+            closed.append(True)
+
+    async def main() -> None:
+        stream = wattledger.track_stream(source(), model="m")
+        async for i in stream:
+            if i == 3:
+                break
+        await stream.aclose()
+
+    asyncio.run(main())
+    assert closed == [True]
+    attrs = sdk.span().attributes
+    assert attrs[semconv.WL_STREAM_CLOSED_EARLY] is True
+    assert attrs[semconv.WL_ITL_COUNT] == 3
+
+
 def test_close_before_iterating_ends_the_span(sdk: Sdk) -> None:
     stream = wattledger.track_stream(iter([1, 2]), model="m")
     stream.close()
