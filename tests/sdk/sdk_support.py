@@ -250,43 +250,28 @@ def _chat_app(state: OpenAIServer) -> Starlette:
             return JSONResponse(full)
 
         async def events() -> AsyncIterator[bytes]:
-            seq = 0
+            # The event sequence the OpenAI Responses API sends for one text message.
+            seq = iter(range(1000))
+            item = {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant"}
+            part = {"type": "output_text", "text": "", "annotations": []}
+            where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+
+            def event(kind: str, **fields: Any) -> bytes:
+                return _sse({"type": kind, "sequence_number": next(seq), **fields}, kind)
+
             created = {**full, "status": "in_progress", "output": [], "usage": None}
-            yield _sse(
-                {"type": "response.created", "sequence_number": seq, "response": created},
-                "response.created",
-            )
+            yield event("response.created", response=created)
+            yield event("response.in_progress", response=created)
             await asyncio.sleep(FIRST_CHUNK_DELAY_S)
+            yield event("response.output_item.added", output_index=0, item={**item, "content": []})
+            yield event("response.content_part.added", part=part, **where)
             for word in RESPONSES_WORDS:
-                seq += 1
-                yield _sse(
-                    {
-                        "type": "response.output_text.delta",
-                        "sequence_number": seq,
-                        "item_id": "msg_1",
-                        "output_index": 0,
-                        "content_index": 0,
-                        "delta": word,
-                    },
-                    "response.output_text.delta",
-                )
+                yield event("response.output_text.delta", delta=word, logprobs=[], **where)
                 await asyncio.sleep(CHUNK_GAP_S)
-            seq += 1
-            yield _sse(
-                {
-                    "type": "response.output_text.done",
-                    "sequence_number": seq,
-                    "item_id": "msg_1",
-                    "output_index": 0,
-                    "content_index": 0,
-                    "text": text,
-                },
-                "response.output_text.done",
-            )
-            yield _sse(
-                {"type": "response.completed", "sequence_number": seq + 1, "response": full},
-                "response.completed",
-            )
+            yield event("response.output_text.done", text=text, logprobs=[], **where)
+            yield event("response.content_part.done", part={**part, "text": text}, **where)
+            yield event("response.output_item.done", output_index=0, item=full["output"][0])
+            yield event("response.completed", response=full)
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

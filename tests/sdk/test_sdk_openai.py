@@ -181,8 +181,9 @@ def test_responses_stream_times_text_deltas(sdk: Sdk, openai_server: OpenAIServe
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert types.count("response.output_text.delta") == len(RESPONSES_WORDS)
     attrs = dict(sdk.span().attributes or {})
-    # Clock reads: start, created event, first delta => TTFT 2 steps; deltas 1 step apart.
-    assert attrs[semconv.WL_TTFT_S] == 0.004
+    # One clock read at the start and one per event; four events precede the first delta.
+    assert types.index("response.output_text.delta") == 4
+    assert attrs[semconv.WL_TTFT_S] == 0.010
     assert attrs[semconv.WL_ITL_COUNT] == len(RESPONSES_WORDS) - 1
     assert attrs[semconv.WL_ITL_MAX_S] == 0.002
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 20
@@ -279,3 +280,20 @@ def test_raw_response_still_works(sdk: Sdk, openai_server: OpenAIServer) -> None
     raw = c.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
     assert raw.parse().usage.completion_tokens == 5
     assert sdk.span().name == "chat m"
+
+
+def test_stream_helpers_go_through_the_instrumented_create(
+    sdk: Sdk, openai_server: OpenAIServer
+) -> None:
+    c = wattledger.instrument_openai(client(openai_server), provider="vllm")
+    with c.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "".join(CHAT_WORDS)
+    with c.responses.stream(model="r", input="hi") as events:
+        response = events.get_final_response()
+    assert response.output_text == "".join(RESPONSES_WORDS)
+    chat_span, responses_span = sdk.spans()
+    assert chat_span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert chat_span.attributes[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
+    assert responses_span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 20
+    assert responses_span.attributes[semconv.WL_ITL_COUNT] == len(RESPONSES_WORDS) - 1
