@@ -142,8 +142,6 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"  #
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # input | output, on gen_ai.client.token.usage
 #: Stream closed by the consumer before the server finished (bool; absent = read to the end).
 WL_STREAM_CLOSED_EARLY = "wattledger.stream.closed_early"
-#: Number of streamed chunks the SDK saw (int), the base of the itl.* statistics.
-WL_CHUNK_COUNT = "wattledger.chunk.count"
 
 # --- GenAI client metrics (opt-in in the SDK: request_metrics=True) --------------------------
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"  # Histogram, s

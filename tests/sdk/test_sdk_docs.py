@@ -45,3 +45,14 @@ def test_three_line_example_instruments_a_real_client(
     assert resource[semconv.SERVICE_NAME] == "chat-api"
     assert span.name == "chat m"
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
+
+
+def test_every_semconv_name_is_documented() -> None:
+    doc = (DOC.parent / "semantic-conventions.md").read_text()
+    names = {
+        key: value
+        for key, value in vars(semconv).items()
+        if key.isupper() and isinstance(value, str) and key not in ("SCHEMA_URL", "SCOPE_NAME")
+    }
+    assert names
+    assert [key for key, value in names.items() if f"`{value}" not in doc] == []
