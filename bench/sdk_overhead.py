@@ -294,7 +294,7 @@ def main() -> None:
     stream = bench_stream(10 if args.quick else 100)
     burst = bench_burst(20_000)
     imports = import_time_ms()
-    result = {
+    result: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "per_request_us": {k: v / 1000 for k, v in req.items()},

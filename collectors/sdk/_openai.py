@@ -192,12 +192,12 @@ def _complete(kind: str, handle: Tracked, result: Any, injected: bool) -> Any:
         token_chunk = _chat_token_chunk if kind == "chat" else _responses_token_chunk
         if isinstance(result, openai.Stream):
             handle._detach()
-            chunks = _hide_usage_chunk(result, handle) if injected else None
-            return wrap(result, handle, own=True, token_chunk=token_chunk, chunks=chunks)
+            hidden = _hide_usage_chunk(result, handle) if injected else None
+            return wrap(result, handle, own=True, token_chunk=token_chunk, chunks=hidden)
         if isinstance(result, openai.AsyncStream):
             handle._detach()
-            chunks = _ahide_usage_chunk(result, handle) if injected else None
-            return wrap(result, handle, own=True, token_chunk=token_chunk, chunks=chunks)
+            ahidden = _ahide_usage_chunk(result, handle) if injected else None
+            return wrap(result, handle, own=True, token_chunk=token_chunk, chunks=ahidden)
         record_response(handle, result)
     except Exception:
         logger.debug("wattledger: could not read an openai response", exc_info=True)

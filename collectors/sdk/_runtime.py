@@ -281,7 +281,7 @@ def flush(timeout_s: float = 5.0) -> bool:
     if rt is None or rt.processor is None:
         return True
     try:
-        done = rt.processor.force_flush(int(timeout_s * 1000))
+        done: bool = rt.processor.force_flush(int(timeout_s * 1000))
         if rt.meter_provider is not None:
             rt.meter_provider.force_flush(timeout_millis=timeout_s * 1000)
         return done

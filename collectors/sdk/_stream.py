@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 from wattledger.collectors import semconv
@@ -73,7 +73,7 @@ def _iterate(
     token_chunk: Callable[[Any], bool] | None,
     finalize: Finalize,
     started: list[bool],
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     # The hot loop: one clock read and one append per chunk; everything else at the end.
     started[0] = True
     clock = handle._clock
@@ -114,7 +114,7 @@ async def _aiterate(
     token_chunk: Callable[[Any], bool] | None,
     finalize: Finalize,
     started: list[bool],
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     started[0] = True
     clock = handle._clock
     mark = handle._times.append

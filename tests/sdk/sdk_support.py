@@ -58,6 +58,17 @@ class SteppingClock:
         return self.ns
 
 
+def span_attrs(span: ReadableSpan) -> dict[str, Any]:
+    """A span's attributes as a plain dict."""
+    return dict(span.attributes or {})
+
+
+def duration_ns(span: ReadableSpan) -> int:
+    """A finished span's length in nanoseconds."""
+    assert span.start_time is not None and span.end_time is not None
+    return span.end_time - span.start_time
+
+
 @dataclass
 class Sdk:
     exporter: InMemorySpanExporter
@@ -226,21 +237,20 @@ def _chat_app(state: OpenAIServer) -> Starlette:
         body = await request.json()
         state.requests.append(("/v1/responses", body, dict(request.headers)))
         text = "".join(RESPONSES_WORDS)
-        full = {
+        message = {
+            "type": "message",
+            "id": "msg_1",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+        full: dict[str, Any] = {
             "id": "resp_local_1",
             "object": "response",
             "created_at": 1700000000,
             "model": served_model(body["model"]),
             "status": "completed",
-            "output": [
-                {
-                    "type": "message",
-                    "id": "msg_1",
-                    "status": "completed",
-                    "role": "assistant",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}],
-                }
-            ],
+            "output": [message],
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
@@ -270,7 +280,7 @@ def _chat_app(state: OpenAIServer) -> Starlette:
                 await asyncio.sleep(CHUNK_GAP_S)
             yield event("response.output_text.done", text=text, logprobs=[], **where)
             yield event("response.content_part.done", part={**part, "text": text}, **where)
-            yield event("response.output_item.done", output_index=0, item=full["output"][0])
+            yield event("response.output_item.done", output_index=0, item=message)
             yield event("response.completed", response=full)
 
         return StreamingResponse(events(), media_type="text/event-stream")

@@ -11,13 +11,17 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sdk_support import OtlpReceiver, free_port
+from sdk_support import (
+    OtlpReceiver,
+    free_port,
+)
 
 import wattledger
 from wattledger.collectors import semconv
@@ -78,9 +82,9 @@ def test_dead_endpoint_neither_raises_nor_slows_tracked_code(
     )
     caplog.set_level(logging.WARNING)
 
-    def loop(tracked: bool) -> float:
+    def loop(tracked: bool, count: int) -> float:
         t0 = time.perf_counter()
-        for _ in range(n):
+        for _ in range(count):
             if tracked:
                 with wattledger.track(model="m", provider="vllm") as t:
                     _work()
@@ -90,9 +94,11 @@ def test_dead_endpoint_neither_raises_nor_slows_tracked_code(
                 _work()
         return time.perf_counter() - t0
 
-    bare = loop(tracked=False)
-    tracked = loop(tracked=True)
-    bare = min(bare, loop(tracked=False))
+    # Interleaved rounds, fastest of each kept: a loaded machine slows both alike.
+    rounds = 6
+    timings = [(loop(False, n // rounds), loop(True, n // rounds)) for _ in range(rounds)]
+    bare = min(b for b, _ in timings)
+    tracked = min(t for _, t in timings)
     # A generous ratio, not an absolute time: the export thread only ever sleeps or fails fast.
     assert tracked / bare < 1.5, (tracked, bare)
 
@@ -109,6 +115,19 @@ def test_dead_endpoint_neither_raises_nor_slows_tracked_code(
         r for r in caplog.records if r.name.startswith("opentelemetry") and r.levelno >= 30
     ]
     assert exporter_noise == []
+
+
+def data_points(reader: InMemoryMetricReader) -> list[tuple[str, dict[str, Any], Any]]:
+    """(metric name, attributes, data point) for every point the reader holds."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [
+        (metric.name, dict(p.attributes or {}), p)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        for p in metric.data.data_points
+    ]
 
 
 class GatedExporter(SpanExporter):
@@ -154,12 +173,9 @@ def test_queue_overflow_is_counted_in_stats_and_metric() -> None:
     assert stats.spans_exported + stats.spans_dropped == n
     assert stats.spans_dropped == stats.dropped_queue_full > 0
 
-    points = {}
-    for rm in reader.get_metrics_data().resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                for p in metric.data.data_points:
-                    points[(metric.name, p.attributes.get(semconv.ERROR_TYPE))] = p.value
+    points = {
+        (name, attrs.get(semconv.ERROR_TYPE)): p.value for name, attrs, p in data_points(reader)
+    }
     assert points[(semconv.WL_SDK_SPANS_DROPPED, "queue_full")] == stats.dropped_queue_full
     assert points[(semconv.WL_SDK_SPANS_DROPPED, "export_failed")] == 0
     assert points[(semconv.WL_SDK_SPANS_EXPORTED, None)] == stats.spans_exported
@@ -191,15 +207,11 @@ def test_request_metrics_record_genai_histograms() -> None:
     with wattledger.track(model="m", provider="groq") as t:
         t.first_token()
         t.usage(input_tokens=7, output_tokens=9)
-    found = {}
-    for rm in reader.get_metrics_data().resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if not metric.name.startswith("gen_ai."):
-                    continue
-                for p in metric.data.data_points:
-                    key = (metric.name, p.attributes.get(semconv.GEN_AI_TOKEN_TYPE))
-                    found[key] = (p.count, p.sum, dict(p.attributes))
+    found = {
+        (name, attrs.get(semconv.GEN_AI_TOKEN_TYPE)): (p.count, p.sum, attrs)
+        for name, attrs, p in data_points(reader)
+        if name.startswith("gen_ai.")
+    }
     count, total, attrs = found[(semconv.GEN_AI_CLIENT_TOKEN_USAGE, "output")]
     assert (count, total) == (1, 9)
     assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "groq"

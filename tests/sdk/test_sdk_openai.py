@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry.trace import StatusCode
 from sdk_support import (
     CHAT_WORDS,
@@ -23,13 +24,16 @@ from sdk_support import (
     Sdk,
     SteppingClock,
     served_model,
+    span_attrs,
 )
 
 import wattledger
 from wattledger.collectors import semconv
 from wattledger.collectors.sdk import _state
 
-MESSAGES = [{"role": "user", "content": "How many joules per token?"}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "How many joules per token?"}
+]
 
 
 _OPEN: list[openai.OpenAI] = []
@@ -70,7 +74,7 @@ def test_chat_completion(sdk: Sdk, openai_server: OpenAIServer) -> None:
 
     span = sdk.span()
     assert span.name == "chat llama-3.1-8b"
-    assert dict(span.attributes or {}) == {
+    assert span_attrs(span) == {
         **common(openai_server, "llama-3.1-8b"),
         semconv.WL_WORKLOAD: "qa",
         semconv.GEN_AI_REQUEST_MAX_TOKENS: 64,
@@ -99,7 +103,7 @@ def test_chat_stream_asks_for_usage_and_hides_the_extra_chunk(
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks) == "".join(CHAT_WORDS)
     assert len(chunks) == len(CHAT_WORDS) + 2  # role chunk + words + finish chunk
 
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     assert attrs == {
         **common(openai_server, "qwen2.5-7b", provider="openai"),
         semconv.GEN_AI_REQUEST_STREAM: True,
@@ -126,7 +130,7 @@ def test_chat_stream_real_clock_ttft_covers_the_server_delay(
     with c.chat.completions.create(model="m", messages=MESSAGES, stream=True) as stream:
         for _ in stream:
             pass
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.WL_TTFT_S] >= FIRST_CHUNK_DELAY_S  # the server waits before chunk 1
     assert attrs[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
     assert attrs[semconv.WL_ITL_MAX_S] >= attrs[semconv.WL_ITL_P50_S] > 0
@@ -142,7 +146,7 @@ def test_chat_stream_usage_chunk_kept_when_the_caller_asked(
         )
     )
     assert chunks[-1].choices == [] and chunks[-1].usage.prompt_tokens == 12
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
     assert attrs[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1  # the usage chunk is no token
 
@@ -153,7 +157,7 @@ def test_chat_stream_without_usage_request_records_no_usage(
     c = wattledger.instrument_openai(client(openai_server), include_usage=False)
     list(c.chat.completions.create(model="m", messages=MESSAGES, stream=True))
     assert "stream_options" not in openai_server.requests[-1][1]
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in attrs  # unknown, not 0
     assert attrs[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
 
@@ -162,7 +166,7 @@ def test_responses_create(sdk: Sdk, openai_server: OpenAIServer) -> None:
     c = wattledger.instrument_openai(client(openai_server), provider="vllm")
     response = c.responses.create(model="gpt-oss-20b", input="hi", max_output_tokens=32)
     assert response.output_text == "".join(RESPONSES_WORDS)
-    assert dict(sdk.span().attributes or {}) == {
+    assert span_attrs(sdk.span()) == {
         **common(openai_server, "gpt-oss-20b"),
         semconv.GEN_AI_REQUEST_MAX_TOKENS: 32,
         semconv.GEN_AI_USAGE_INPUT_TOKENS: 20,
@@ -180,7 +184,7 @@ def test_responses_stream_times_text_deltas(sdk: Sdk, openai_server: OpenAIServe
     types = [e.type for e in events]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert types.count("response.output_text.delta") == len(RESPONSES_WORDS)
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     # One clock read at the start and one per event; four events precede the first delta.
     assert types.index("response.output_text.delta") == 4
     assert attrs[semconv.WL_TTFT_S] == 0.010
@@ -209,11 +213,11 @@ def test_async_client_chat_and_stream(sdk: Sdk, openai_server: OpenAIServer) -> 
     words = asyncio.run(main())
     assert "".join(words[1:]) == words[0] == "".join(CHAT_WORDS)
     plain, streamed = sdk.spans()
-    assert plain.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
-    assert semconv.WL_TTFT_S not in plain.attributes
-    assert streamed.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
-    assert streamed.attributes[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
-    assert streamed.attributes[semconv.WL_TTFT_S] >= FIRST_CHUNK_DELAY_S
+    assert span_attrs(plain)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert semconv.WL_TTFT_S not in span_attrs(plain)
+    assert span_attrs(streamed)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert span_attrs(streamed)[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
+    assert span_attrs(streamed)[semconv.WL_TTFT_S] >= FIRST_CHUNK_DELAY_S
 
 
 def test_api_error_is_recorded_and_raised(sdk: Sdk, openai_server: OpenAIServer) -> None:
@@ -222,8 +226,8 @@ def test_api_error_is_recorded_and_raised(sdk: Sdk, openai_server: OpenAIServer)
         c.chat.completions.create(model="rate-limited", messages=MESSAGES)
     span = sdk.span()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[semconv.ERROR_TYPE] == "RateLimitError"
-    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes
+    assert span_attrs(span)[semconv.ERROR_TYPE] == "RateLimitError"
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in span_attrs(span)
 
 
 class _RouteToLocal(httpx2.HTTPTransport):
@@ -256,10 +260,10 @@ def test_provider_comes_from_the_host_not_the_client(sdk: Sdk, openai_server: Op
     cerebras.chat.completions.create(model="llama3.1-8b", messages=MESSAGES)
     _OPEN.extend([groq, cerebras])
     first, second = sdk.spans()
-    assert first.attributes[semconv.GEN_AI_PROVIDER_NAME] == "groq"
-    assert first.attributes[semconv.SERVER_ADDRESS] == "api.groq.com"
-    assert first.attributes[semconv.SERVER_PORT] == 443
-    assert second.attributes[semconv.GEN_AI_PROVIDER_NAME] == "cerebras"
+    assert span_attrs(first)[semconv.GEN_AI_PROVIDER_NAME] == "groq"
+    assert span_attrs(first)[semconv.SERVER_ADDRESS] == "api.groq.com"
+    assert span_attrs(first)[semconv.SERVER_PORT] == 443
+    assert span_attrs(second)[semconv.GEN_AI_PROVIDER_NAME] == "cerebras"
 
 
 def test_instrumenting_twice_records_once(sdk: Sdk, openai_server: OpenAIServer) -> None:
@@ -293,7 +297,7 @@ def test_stream_helpers_go_through_the_instrumented_create(
         response = events.get_final_response()
     assert response.output_text == "".join(RESPONSES_WORDS)
     chat_span, responses_span = sdk.spans()
-    assert chat_span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
-    assert chat_span.attributes[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
-    assert responses_span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 20
-    assert responses_span.attributes[semconv.WL_ITL_COUNT] == len(RESPONSES_WORDS) - 1
+    assert span_attrs(chat_span)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert span_attrs(chat_span)[semconv.WL_ITL_COUNT] == len(CHAT_WORDS) + 1
+    assert span_attrs(responses_span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 20
+    assert span_attrs(responses_span)[semconv.WL_ITL_COUNT] == len(RESPONSES_WORDS) - 1

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from types import SimpleNamespace
 
 import pytest
 from opentelemetry.trace import StatusCode
-from sdk_support import FakeClock, Sdk
+from sdk_support import (
+    FakeClock,
+    Sdk,
+    duration_ns,
+    span_attrs,
+)
 
 import wattledger
 from wattledger.collectors import semconv
@@ -21,13 +26,13 @@ P50_S = 0.025
 P95_S = 0.03 + (0.10 - 0.03) * 0.85
 
 
-def chunks(clock: FakeClock, items: list[object]) -> Iterator[object]:
+def chunks(clock: FakeClock, items: Sequence[object]) -> Iterator[object]:
     for delay, item in zip(DELAYS_S, items, strict=True):
         clock.advance(delay)
         yield item
 
 
-async def achunks(clock: FakeClock, items: list[object]) -> AsyncIterator[object]:
+async def achunks(clock: FakeClock, items: Sequence[object]) -> AsyncIterator[object]:
     for delay, item in zip(DELAYS_S, items, strict=True):
         clock.advance(delay)
         await asyncio.sleep(0)
@@ -54,12 +59,12 @@ def test_sync_stream_exact_timings_and_chunks_unchanged(sdk: Sdk) -> None:
     )
     assert all(a is b for a, b in zip(seen, items, strict=True))
     span = sdk.span()
-    attrs = dict(span.attributes or {})
+    attrs = span_attrs(span)
     assert_timings(attrs)
     assert attrs[semconv.GEN_AI_REQUEST_STREAM] is True
     assert attrs[semconv.WL_DEVICE_ID] == "GPU-7"
     assert span.name == "chat llama-3.1-70b"
-    assert span.end_time - span.start_time == sdk.clock.ns - start
+    assert duration_ns(span) == sdk.clock.ns - start
     assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs  # chunks are not tokens
 
 
@@ -69,7 +74,7 @@ def test_async_stream_exact_timings(sdk: Sdk) -> None:
         return [c async for c in stream]
 
     assert asyncio.run(consume()) == list("abcde")
-    assert_timings(dict(sdk.span().attributes or {}))
+    assert_timings(span_attrs(sdk.span()))
 
 
 def test_usage_model_and_finish_from_the_final_chunks(sdk: Sdk) -> None:
@@ -91,7 +96,7 @@ def test_usage_model_and_finish_from_the_final_chunks(sdk: Sdk) -> None:
         },
     ]
     assert list(wattledger.track_stream(chunks(sdk.clock, raw), model="m")) == raw
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 30
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 10
@@ -124,7 +129,7 @@ def test_responses_events_as_objects(sdk: Sdk) -> None:
             token_chunk=lambda e: e.type.endswith(".delta"),
         )
     )
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     # First delta after 0.4 + 0.01 s; gaps between the three deltas: 0.03, 0.02.
     assert attrs[semconv.WL_TTFT_S] == pytest.approx(0.41, abs=1e-12)
     assert attrs[semconv.WL_ITL_COUNT] == 2
@@ -150,9 +155,9 @@ def test_error_mid_stream_is_recorded_and_propagates(sdk: Sdk) -> None:
     assert got == ["a", "b"]
     span = sdk.span()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[semconv.ERROR_TYPE] == "ConnectionResetError"
-    assert span.attributes[semconv.WL_TTFT_S] == 0.2
-    assert span.attributes[semconv.WL_ITL_COUNT] == 1
+    assert span_attrs(span)[semconv.ERROR_TYPE] == "ConnectionResetError"
+    assert span_attrs(span)[semconv.WL_TTFT_S] == 0.2
+    assert span_attrs(span)[semconv.WL_ITL_COUNT] == 1
 
 
 def test_consumer_stopping_early_ends_the_span_and_closes_the_source(sdk: Sdk) -> None:
@@ -171,7 +176,7 @@ def test_consumer_stopping_early_ends_the_span_and_closes_the_source(sdk: Sdk) -
             break
     gc.collect()
     assert closed == [True]
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.WL_STREAM_CLOSED_EARLY] is True
     assert attrs[semconv.WL_ITL_COUNT] == 2
 
@@ -197,7 +202,7 @@ def test_async_stream_closed_early_closes_the_source(sdk: Sdk) -> None:
 
     asyncio.run(main())
     assert closed == [True]
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.WL_STREAM_CLOSED_EARLY] is True
     assert attrs[semconv.WL_ITL_COUNT] == 3
 
@@ -205,7 +210,7 @@ def test_async_stream_closed_early_closes_the_source(sdk: Sdk) -> None:
 def test_close_before_iterating_ends_the_span(sdk: Sdk) -> None:
     stream = wattledger.track_stream(iter([1, 2]), model="m")
     stream.close()
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.WL_STREAM_CLOSED_EARLY] is True
     assert semconv.WL_TTFT_S not in attrs
 
@@ -226,7 +231,7 @@ def test_never_iterated_stream_ends_its_span_when_collected(sdk: Sdk) -> None:
     del stream
     gc.collect()
     span = sdk.span()
-    assert semconv.WL_TTFT_S not in (span.attributes or {})
+    assert semconv.WL_TTFT_S not in (span_attrs(span) or {})
 
 
 def test_stream_inside_track_records_on_the_open_request(sdk: Sdk) -> None:
@@ -234,7 +239,7 @@ def test_stream_inside_track_records_on_the_open_request(sdk: Sdk) -> None:
         for _ in t.stream(chunks(sdk.clock, list("abcde"))):
             pass
         t.usage(input_tokens=5, output_tokens=5)
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     assert_timings(attrs)
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
 
@@ -255,5 +260,5 @@ def test_wrapper_exposes_the_wrapped_streams_attributes(sdk: Sdk) -> None:
 
 def test_empty_stream_has_no_ttft(sdk: Sdk) -> None:
     assert list(wattledger.track_stream(iter([]), model="m")) == []
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert semconv.WL_TTFT_S not in attrs and semconv.WL_ITL_COUNT not in attrs

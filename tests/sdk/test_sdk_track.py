@@ -13,7 +13,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from sdk_support import Sdk
+from sdk_support import (
+    Sdk,
+    duration_ns,
+    span_attrs,
+)
 
 import wattledger
 from wattledger.collectors import semconv
@@ -48,7 +52,7 @@ def test_sync_context_manager_records_exact_attributes(sdk: Sdk) -> None:
     assert span.name == "chat llama-3.1-8b"
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
-    assert dict(span.attributes or {}) == {
+    assert span_attrs(span) == {
         semconv.GEN_AI_OPERATION_NAME: "chat",
         semconv.GEN_AI_PROVIDER_NAME: "vllm",
         semconv.GEN_AI_REQUEST_MODEL: "llama-3.1-8b",
@@ -75,7 +79,7 @@ def test_sync_context_manager_records_exact_attributes(sdk: Sdk) -> None:
     }
     # Span length is the monotonic elapsed time, exactly.
     assert span.end_time is not None and span.start_time is not None
-    assert span.end_time - span.start_time == clock.ns - start == 310_000_000
+    assert duration_ns(span) == clock.ns - start == 310_000_000
     assert span.resource.attributes[semconv.SERVICE_NAME] == "test-service"
     assert span.resource.attributes[semconv.HOST_NAME]
     assert span.resource.attributes[semconv.WL_SITE] == "lab-1"
@@ -86,7 +90,7 @@ def test_sync_context_manager_records_exact_attributes(sdk: Sdk) -> None:
 def test_unobserved_values_stay_unset_never_zero(sdk: Sdk) -> None:
     with wattledger.track(model="m"):
         sdk.clock.advance(1.0)
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     assert attrs == {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: "m"}
 
 
@@ -98,9 +102,9 @@ def test_counted_tokens_give_output_tokens_unless_usage_reports_them(sdk: Sdk) -
         t.tokens(4)
         t.usage(output_tokens=7)
     counted, reported = sdk.spans()
-    assert counted.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 9
-    assert counted.attributes[semconv.WL_ITL_COUNT] == 1
-    assert reported.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+    assert span_attrs(counted)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 9
+    assert span_attrs(counted)[semconv.WL_ITL_COUNT] == 1
+    assert span_attrs(reported)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
 
 
 def test_async_context_manager(sdk: Sdk) -> None:
@@ -111,7 +115,7 @@ def test_async_context_manager(sdk: Sdk) -> None:
             t.usage(input_tokens=3, output_tokens=4)
 
     asyncio.run(request())
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.WL_TTFT_S] == 0.5
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3
     assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "openai"
@@ -132,9 +136,9 @@ def test_decorator_sync_gives_each_call_its_own_span(sdk: Sdk) -> None:
     assert wattledger.current() is None
     first, second = sdk.spans()
     assert first.name == second.name == "text_completion m"
-    assert first.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
-    assert second.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
-    assert second.attributes[semconv.WL_TTFT_S] == pytest.approx(0.3, abs=1e-12)
+    assert span_attrs(first)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+    assert span_attrs(second)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+    assert span_attrs(second)[semconv.WL_TTFT_S] == pytest.approx(0.3, abs=1e-12)
     assert first.context.span_id != second.context.span_id
 
 
@@ -152,7 +156,7 @@ def test_decorator_async(sdk: Sdk) -> None:
     assert asyncio.run(main()) == ["ok", "ok"]
     spans = sdk.spans()
     assert len(spans) == 2
-    assert all(s.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2 for s in spans)
+    assert all(span_attrs(s)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2 for s in spans)
 
 
 def test_decorated_generator_is_tracked_as_a_stream(sdk: Sdk) -> None:
@@ -163,7 +167,7 @@ def test_decorated_generator_is_tracked_as_a_stream(sdk: Sdk) -> None:
             yield word
 
     assert list(generate()) == ["a", "b", "c"]
-    attrs = sdk.span().attributes
+    attrs = span_attrs(sdk.span())
     assert attrs[semconv.WL_TTFT_S] == 0.2
     assert attrs[semconv.WL_ITL_COUNT] == 2
     assert attrs[semconv.WL_ITL_MAX_S] == 0.05
@@ -177,9 +181,9 @@ def test_exception_sets_error_status_and_type_and_propagates(sdk: Sdk) -> None:
     span = sdk.span()
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "TimeoutError"
-    assert span.attributes[semconv.ERROR_TYPE] == "TimeoutError"
-    assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 10
-    assert span.end_time - span.start_time == 2_000_000_000
+    assert span_attrs(span)[semconv.ERROR_TYPE] == "TimeoutError"
+    assert span_attrs(span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 10
+    assert duration_ns(span) == 2_000_000_000
 
 
 def test_explicit_error_without_exception(sdk: Sdk) -> None:
@@ -187,14 +191,14 @@ def test_explicit_error_without_exception(sdk: Sdk) -> None:
         t.error("429")
     span = sdk.span()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[semconv.ERROR_TYPE] == "429"
+    assert span_attrs(span)[semconv.ERROR_TYPE] == "429"
 
 
 def test_message_content_is_never_put_on_spans(sdk: Sdk) -> None:
     with wattledger.track(model="m", attributes={"gen_ai.prompt.0.content": "secret"}) as t:
         t.set("gen_ai.input.messages", "[{'role': 'user', 'content': 'secret'}]")
         t.set_attributes({"gen_ai.completion.0.content": "secret", "app.route": "/chat"})
-    attrs = dict(sdk.span().attributes or {})
+    attrs = span_attrs(sdk.span())
     assert "secret" not in repr(attrs)
     assert attrs["app.route"] == "/chat"
 
@@ -212,7 +216,7 @@ def test_init_defaults_apply_and_calls_override_them() -> None:
     with wattledger.track(model="m", device="GPU-2"):
         pass
     assert wattledger.flush()
-    attrs = exporter.get_finished_spans()[0].attributes
+    attrs = span_attrs(exporter.get_finished_spans()[0])
     assert attrs[semconv.WL_WORKLOAD] == "batch-summaries"
     assert attrs[semconv.WL_TEAM] == "platform"
     assert attrs[semconv.WL_DEVICE_ID] == "GPU-2"
@@ -307,7 +311,7 @@ def test_environment_configures_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None
     assert wattledger.flush()
     span = exporter.get_finished_spans()[0]
     assert span.resource.attributes[semconv.SERVICE_NAME] == "from-env"
-    assert span.attributes[semconv.WL_WORKLOAD] == "rag"
+    assert span_attrs(span)[semconv.WL_WORKLOAD] == "rag"
     assert wattledger.stats().queue_capacity == 4096
 
 
