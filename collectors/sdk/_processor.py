@@ -309,7 +309,7 @@ class QueuedSpanProcessor(SpanProcessor):
         self._deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
         self._shutdown = True
         self._wake.set()
-        self._worker.join(timeout_s)
+        self._worker.join(max(timeout_s - 0.5, 0.0))
         # Interrupts the exporter's retry back-off if an export is still running.
         try:
             with quiet_export():

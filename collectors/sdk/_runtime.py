@@ -305,11 +305,13 @@ def shutdown(timeout_s: float | None = None) -> None:
             return
         _RUNTIME = None
         timeout = rt.config.shutdown_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout  # one budget for spans and metrics together
         try:
             if rt.processor is not None:
                 rt.processor.shutdown(timeout)
             if rt.meter_provider is not None:
-                rt.meter_provider.shutdown(timeout_millis=max(timeout, 0.1) * 1000)
+                remaining_s = max(deadline - time.monotonic(), 0.1)
+                rt.meter_provider.shutdown(timeout_millis=remaining_s * 1000)
         except Exception:
             logger.debug("wattledger: shutdown failed", exc_info=True)
         finally:
