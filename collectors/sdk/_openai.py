@@ -6,8 +6,9 @@ untouched. Covered: ``chat.completions.create`` and ``responses.create``, stream
 against any OpenAI-compatible server.
 
 - The provider comes from the client's host (``api.groq.com`` → ``groq``, see
-  :data:`wattledger.collectors.semconv.PROVIDER_HOSTS`); for localhost and loopback the
-  ``provider=`` given here is kept (default ``openai``).
+  :data:`wattledger.collectors.semconv.PROVIDER_HOSTS`). For other hosts the ``provider=``
+  given here is used, else the host name; for localhost and loopback the ``provider=`` given
+  (default ``openai``).
 - Usage is read from the response, or for streams from the final chunk: chat streams are asked
   for it (``stream_options.include_usage``) unless the caller set that option, and the extra
   usage-only chunk this adds is consumed here, so the caller sees exactly the chunks it would
@@ -118,6 +119,18 @@ def _copying(
     return copy
 
 
+def _provider(host: str | None, given: str | None) -> str:
+    """A known provider's host wins; else the ``provider=`` given; else the host; else openai.
+
+    ``provider_from_host`` names an unknown host by itself; an explicit ``provider="vllm"``
+    for ``vllm.internal`` says more than that, so it is preferred to the host name.
+    """
+    derived = semconv.provider_from_host(host)
+    if derived is not None and host is not None and derived != host.lower().strip().rstrip("."):
+        return derived
+    return given or derived or "openai"
+
+
 def _begin(
     kind: str, client: Any, opts: _Options, kwargs: dict[str, Any]
 ) -> tuple[Tracked | None, dict[str, Any], bool]:
@@ -128,7 +141,7 @@ def _begin(
         url = client.base_url
         host = url.host or None
         port = url.port or (443 if url.scheme == "https" else 80)
-        provider = semconv.provider_from_host(host) or opts.provider or "openai"
+        provider = _provider(host, opts.provider)
         model = kwargs.get("model")
         stream = kwargs.get("stream") is True
         handle = track(

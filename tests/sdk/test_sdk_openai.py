@@ -253,17 +253,27 @@ def test_provider_comes_from_the_host_not_the_client(sdk: Sdk, openai_server: Op
         http_client=http,
         max_retries=0,
     )
-    wattledger.instrument_openai(groq, provider="ignored-for-known-hosts")
+    wattledger.instrument_openai(groq, provider="self-hosted")
     groq.chat.completions.create(model="llama-3.3-70b-versatile", messages=MESSAGES)
     # Copies made with with_options stay instrumented and re-derive the provider.
     cerebras = groq.with_options(base_url="https://api.cerebras.ai/v1")
     cerebras.chat.completions.create(model="llama3.1-8b", messages=MESSAGES)
-    _OPEN.extend([groq, cerebras])
-    first, second = sdk.spans()
+    internal = groq.with_options(base_url="http://vllm.internal:8000/v1")
+    internal.chat.completions.create(model="m", messages=MESSAGES)
+    unnamed = wattledger.instrument_openai(
+        openai.OpenAI(api_key="k", base_url="http://vllm.internal:8000/v1", http_client=http)
+    )
+    unnamed.chat.completions.create(model="m", messages=MESSAGES)
+    _OPEN.extend([groq, cerebras, internal, unnamed])
+    first, second, third, fourth = sdk.spans()
     assert span_attrs(first)[semconv.GEN_AI_PROVIDER_NAME] == "groq"
     assert span_attrs(first)[semconv.SERVER_ADDRESS] == "api.groq.com"
     assert span_attrs(first)[semconv.SERVER_PORT] == 443
     assert span_attrs(second)[semconv.GEN_AI_PROVIDER_NAME] == "cerebras"
+    # An unknown host: the provider= given wins over the host name, which is the fallback.
+    assert span_attrs(third)[semconv.GEN_AI_PROVIDER_NAME] == "self-hosted"
+    assert span_attrs(third)[semconv.SERVER_PORT] == 8000
+    assert span_attrs(fourth)[semconv.GEN_AI_PROVIDER_NAME] == "vllm.internal"
 
 
 def test_instrumenting_twice_records_once(sdk: Sdk, openai_server: OpenAIServer) -> None:
