@@ -144,3 +144,22 @@ def provider_from_host(
     if h in ("localhost", "127.0.0.1", "::1", "0.0.0.0") or h.startswith("127."):
         return None
     return h
+
+
+# --- SDK additions (appended for the SDK; see docs/semantic-conventions.md) --------------------
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # int
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"  # int
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # input | output, on gen_ai.client.token.usage
+#: Stream closed by the consumer before the server finished (bool; absent = read to the end).
+WL_STREAM_CLOSED_EARLY = "wattledger.stream.closed_early"
+
+# --- GenAI client metrics (opt-in in the SDK: request_metrics=True) --------------------------
+GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"  # Histogram, s
+GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"  # Histogram, {token}
+GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"  # Histogram, s
+
+# --- SDK self-metrics: nothing is dropped silently -------------------------------------------
+WL_SDK_SPANS_EXPORTED = "wattledger.sdk.spans.exported"  # Counter, {span}
+WL_SDK_SPANS_DROPPED = "wattledger.sdk.spans.dropped"  # Counter, {span}; error.type = reason
+WL_SDK_QUEUE_SIZE = "wattledger.sdk.queue.size"  # Gauge, {span}
+WL_SDK_QUEUE_CAPACITY = "wattledger.sdk.queue.capacity"  # Gauge, {span}

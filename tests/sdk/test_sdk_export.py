@@ -1,0 +1,248 @@
+"""Export through the official OTLP/HTTP exporter: to a live receiver, to a dead port, on fork.
+
+The SDK never raises into the host and never slows it: a dead endpoint costs a bounded queue
+and one rate-limited warning, and every span that is not delivered is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sdk_support import (
+    OtlpReceiver,
+    free_port,
+)
+
+import wattledger
+from wattledger.collectors import semconv
+
+
+def test_spans_reach_a_real_otlp_endpoint_with_bearer_key(otlp_receiver: OtlpReceiver) -> None:
+    assert wattledger.init(
+        "checkout-svc",
+        endpoint=otlp_receiver.url,
+        api_key="wl_test_key",
+        workload="support-bot",
+        resource_attributes={semconv.WL_SITE: "eu-west"},
+        metrics=False,
+        set_global=False,
+    )
+    with wattledger.track(model="llama-3.1-8b", provider="vllm", device="GPU-9") as t:
+        t.first_token()
+        t.usage(input_tokens=11, output_tokens=22, cached_input_tokens=3)
+    wattledger.shutdown()  # shutdown flushes
+
+    requests = otlp_receiver.trace_requests()
+    assert requests, "nothing was exported"
+    headers, _ = requests[0]
+    assert headers["authorization"] == "Bearer wl_test_key"
+    assert headers["content-type"] == "application/x-protobuf"
+    ((resource, attrs, span),) = otlp_receiver.spans()
+    assert resource[semconv.SERVICE_NAME] == "checkout-svc"
+    assert resource[semconv.HOST_NAME]
+    assert resource[semconv.WL_SITE] == "eu-west"
+    assert span.name == "chat llama-3.1-8b"
+    assert span.kind == span.SPAN_KIND_CLIENT
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "vllm"
+    assert attrs[semconv.WL_WORKLOAD] == "support-bot"
+    assert attrs[semconv.WL_DEVICE_ID] == "GPU-9"
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 22
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 3
+    assert isinstance(attrs[semconv.WL_TTFT_S], float)
+    assert wattledger.stats().spans_exported == 1
+
+
+def _work() -> None:
+    time.sleep(0.001)  # stands in for the request the app really makes
+
+
+def test_dead_endpoint_neither_raises_nor_slows_tracked_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    n = 300
+    assert wattledger.init(
+        "svc",
+        endpoint=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        metrics=False,
+        set_global=False,
+        schedule_delay_s=0.02,
+        max_export_batch_size=50,
+        export_timeout_s=0.5,
+    )
+    caplog.set_level(logging.WARNING)
+
+    def loop(tracked: bool, count: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            if tracked:
+                with wattledger.track(model="m", provider="vllm") as t:
+                    _work()
+                    t.first_token()
+                    t.usage(input_tokens=1, output_tokens=1)
+            else:
+                _work()
+        return time.perf_counter() - t0
+
+    # Interleaved rounds, fastest of each kept: a loaded machine slows both alike.
+    rounds = 6
+    timings = [(loop(False, n // rounds), loop(True, n // rounds)) for _ in range(rounds)]
+    bare = min(b for b, _ in timings)
+    tracked = min(t for _, t in timings)
+    # A generous ratio, not an absolute time: the export thread only ever sleeps or fails fast.
+    assert tracked / bare < 1.5, (tracked, bare)
+
+    wattledger.shutdown(timeout_s=2.0)
+    stats = wattledger.stats()
+    assert stats.spans_exported == 0
+    assert stats.spans_dropped == n  # every one accounted for
+    assert stats.dropped_export_failed + stats.dropped_shutdown + stats.dropped_queue_full == n
+    assert stats.export_failures >= 1
+    assert stats.last_export_error
+    ours = [r for r in caplog.records if r.name.startswith("wattledger") and r.levelno >= 30]
+    assert len([r for r in ours if "could not export" in r.getMessage()]) == 1
+    exporter_noise = [
+        r for r in caplog.records if r.name.startswith("opentelemetry") and r.levelno >= 30
+    ]
+    assert exporter_noise == []
+
+
+def data_points(reader: InMemoryMetricReader) -> list[tuple[str, dict[str, Any], Any]]:
+    """(metric name, attributes, data point) for every point the reader holds."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [
+        (metric.name, dict(p.attributes or {}), p)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        for p in metric.data.data_points
+    ]
+
+
+class GatedExporter(SpanExporter):
+    """Blocks every export until the test opens the gate: a stalled endpoint, made exact."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.gate.wait(10)
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.gate.set()
+
+
+def test_queue_overflow_is_counted_in_stats_and_metric() -> None:
+    exporter = GatedExporter()
+    reader = InMemoryMetricReader()
+    n = 500
+    assert wattledger.init(
+        "svc",
+        span_exporter=exporter,
+        metric_readers=[reader],
+        set_global=False,
+        max_queue_size=100,
+        max_export_batch_size=10,
+        schedule_delay_s=0.01,
+    )
+    for _ in range(n):
+        with wattledger.track(model="m"):
+            pass
+    stats = wattledger.stats()
+    assert stats.dropped_queue_full >= n - 100 - 10
+    assert stats.queue_size + stats.in_flight + stats.dropped_queue_full == n
+
+    exporter.gate.set()
+    assert wattledger.flush(5.0)
+    stats = wattledger.stats()
+    assert stats.spans_exported == exporter.exported
+    assert stats.spans_exported + stats.spans_dropped == n
+    assert stats.spans_dropped == stats.dropped_queue_full > 0
+
+    points = {
+        (name, attrs.get(semconv.ERROR_TYPE)): p.value for name, attrs, p in data_points(reader)
+    }
+    assert points[(semconv.WL_SDK_SPANS_DROPPED, "queue_full")] == stats.dropped_queue_full
+    assert points[(semconv.WL_SDK_SPANS_DROPPED, "export_failed")] == 0
+    assert points[(semconv.WL_SDK_SPANS_EXPORTED, None)] == stats.spans_exported
+    assert points[(semconv.WL_SDK_QUEUE_CAPACITY, None)] == 100
+
+
+def test_default_queue_absorbs_a_20k_burst_while_the_endpoint_stalls() -> None:
+    """OpenTelemetry's default queue (2048) would drop ~90% of this burst; ours drops none."""
+    exporter = GatedExporter()
+    assert wattledger.init("svc", span_exporter=exporter, metrics=False, set_global=False)
+    for _ in range(20_000):
+        with wattledger.track(model="m"):
+            pass
+    assert wattledger.stats().dropped_queue_full == 0
+    exporter.gate.set()
+    assert wattledger.flush(30.0)
+    assert wattledger.stats().spans_exported == exporter.exported == 20_000
+
+
+def test_request_metrics_record_genai_histograms() -> None:
+    reader = InMemoryMetricReader()
+    assert wattledger.init(
+        "svc",
+        span_exporter=InMemorySpanExporter(),
+        metric_readers=[reader],
+        request_metrics=True,
+        set_global=False,
+    )
+    with wattledger.track(model="m", provider="groq") as t:
+        t.first_token()
+        t.usage(input_tokens=7, output_tokens=9)
+    found = {
+        (name, attrs.get(semconv.GEN_AI_TOKEN_TYPE)): (p.count, p.sum, attrs)
+        for name, attrs, p in data_points(reader)
+        if name.startswith("gen_ai.")
+    }
+    count, total, attrs = found[(semconv.GEN_AI_CLIENT_TOKEN_USAGE, "output")]
+    assert (count, total) == (1, 9)
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "groq"
+    assert found[(semconv.GEN_AI_CLIENT_TOKEN_USAGE, "input")][:2] == (1, 7)
+    assert found[(semconv.GEN_AI_CLIENT_OPERATION_DURATION, None)][0] == 1
+    assert found[(semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, None)][0] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_forked_worker_exports_its_own_spans(otlp_receiver: OtlpReceiver) -> None:
+    """gunicorn-style: init in the parent, fork, the child tracks and exports on its own."""
+    assert wattledger.init(
+        "svc", endpoint=otlp_receiver.url, metrics=False, set_global=False, schedule_delay_s=60
+    )
+    with wattledger.track(model="parent-before-fork"):
+        pass  # still queued at fork time (the worker waits 60 s)
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            with wattledger.track(model="child"):
+                pass
+            ok = wattledger.flush(10.0)
+            stats = wattledger.stats()
+            code = 0 if ok and stats.spans_exported == 1 and stats.spans_dropped == 0 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    otlp_receiver.wait_for_spans(1)
+    assert [s.name for _, _, s in otlp_receiver.spans()] == ["chat child"]
+    wattledger.shutdown()
+    names = sorted(s.name for _, _, s in otlp_receiver.spans())
+    assert names == ["chat child", "chat parent-before-fork"]  # each exported exactly once
