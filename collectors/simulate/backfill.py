@@ -165,8 +165,11 @@ class Simulation:
             share = np.array([routes[r] for r in names], dtype=np.float64)
             rng = np.random.default_rng([self.seed, _ROUTING, w])
             pick = rng.choice(len(names), size=len(arrivals), p=share / share.sum())
+            by_route = np.argsort(pick, kind="stable")  # arrival order within each route
+            bounds = np.searchsorted(pick[by_route], np.arange(len(names) + 1))
             for r, route in enumerate(names):
-                parts.setdefault(route, []).append((arrivals.take(pick == r), w))
+                part = arrivals.take(by_route[bounds[r] : bounds[r + 1]])
+                parts.setdefault(route, []).append((part, w))
         merged = {}
         for route, items in parts.items():
             a = Arrivals(*(np.concatenate([getattr(x, f) for x, _ in items]) for f in _FIELDS))
@@ -204,9 +207,8 @@ class Simulation:
         name = f"pool '{device.pool}' device {device.index}"
         run = simulate_replica(perf, routed.arrivals, name=name)
         logger.debug(
-            "%s: %d requests in %.2f s (%d rounds)",
-            name, len(routed.arrivals), time.perf_counter() - started, run.iterations,
-        )  # fmt: skip
+            "%s: %d requests in %.2f s", name, len(routed.arrivals), time.perf_counter() - started
+        )
         if run.peak_kv_tokens > perf.kv_capacity_tokens or run.peak_batch > int(
             perf.engine.max_num_seqs.value
         ):
@@ -226,8 +228,9 @@ class Simulation:
             i0, i1 = np.searchsorted(run.arrival_s, [p0, p1], side="left")
             sl = np.arange(i0, i1)
             trace_id, span_id = cols.ids_from_bytes(ids, i0, i1)
+            sliced = _slice_run(run, sl)
             req = cols.replica_request_columns(
-                _slice_run(run, sl),
+                sliced,
                 device=device,
                 start_unix_nano=self.start_unix_nano,
                 trace_id=trace_id,
@@ -246,7 +249,7 @@ class Simulation:
                 period_end_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p1]))[0],
                 request_columns=req,
                 metric_columns=self._samples(device, perf, run, p0, p1, counter0),
-                truth_request_columns=_truth_requests(req, run, sl, device.pool),
+                truth_request_columns=_truth_requests(req, sliced, device.pool),
                 truth_device_columns=self._truth_periods(device, perf, run, p0, p1),
             )
 
@@ -261,19 +264,22 @@ class Simulation:
         self, device: Device, perf: PerfModel, run: ReplicaRun, p0: float, p1: float, counter0: float
     ) -> cols.Columns:
         t = self._sample_times(p0, p1)
-        dt = self.sample_interval_s
-        prev = np.maximum(t - dt, 0.0)
-        energy = counter0 + perf.idle_power_w * t + run.dynamic_energy_at(t)
-        energy_prev = counter0 + perf.idle_power_w * prev + run.dynamic_energy_at(prev)
-        busy = run.busy_time_at(t) - run.busy_time_at(prev)
-        span = np.where(t > 0, t - prev, 1.0)
-        power = np.where(t > 0, (energy - energy_prev) / span, perf.idle_power_w)
+        # Each sample covers the interval since the previous one (like NVML's 1 s average);
+        # the first sample of the simulation reports idle.
+        edges = np.concatenate([[max(t[0] - self.sample_interval_s, 0.0)], t])
+        energy_all = counter0 + perf.idle_power_w * edges + run.dynamic_energy_at(edges)
+        busy_all = run.busy_time_at(edges)
+        span = np.diff(edges)
+        energy = energy_all[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            power = np.where(span > 0, np.diff(energy_all) / span, perf.idle_power_w)
+            busy = np.where(span > 0, np.diff(busy_all) / span, 0.0)
         return cols.metric_columns(
             device,
             time_unix_nano=cols.to_unix_nano(self.start_unix_nano, t),
             energy_j=energy,
             power_w=power,
-            utilization=np.clip(busy / span, 0.0, 1.0),
+            utilization=np.clip(busy, 0.0, 1.0),
         )
 
     def _truth_periods(
@@ -326,7 +332,7 @@ class Simulation:
                 period_start_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p0]))[0],
                 period_end_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p1]))[0],
                 request_columns=req,
-                truth_request_columns=_truth_requests(req, None, sl, name),
+                truth_request_columns=_truth_requests(req, None, name),
             )
 
 
@@ -348,7 +354,6 @@ def _slice_run(run: ReplicaRun, sl: NDArray[np.int64]) -> ReplicaRun:
         boundary_s=run.boundary_s,
         cum_dynamic_j=run.cum_dynamic_j,
         cum_busy_s=run.cum_busy_s,
-        iterations=run.iterations,
         peak_batch=run.peak_batch,
         peak_kv_tokens=run.peak_kv_tokens,
     )
@@ -358,10 +363,8 @@ def _slice_hosted(run: HostedRun, sl: NDArray[np.int64]) -> HostedRun:
     return HostedRun(**{k: getattr(run, k)[sl] for k in HostedRun.__dataclass_fields__})
 
 
-def _truth_requests(
-    req: cols.Columns, run: ReplicaRun | None, sl: NDArray[np.int64], route: str
-) -> cols.Columns:
-    n = len(sl)
+def _truth_requests(req: cols.Columns, run: ReplicaRun | None, route: str) -> cols.Columns:
+    n = len(req["trace_id"])
     nan = np.full(n, np.nan)
     return {
         "trace_id": req["trace_id"],
@@ -373,9 +376,9 @@ def _truth_requests(
         "end_time_unix_nano": req["end_time_unix_nano"],
         "input_tokens": req[sc.GEN_AI_USAGE_INPUT_TOKENS],
         "output_tokens": req[sc.GEN_AI_USAGE_OUTPUT_TOKENS],
-        "energy_j": nan if run is None else run.energy_j[sl],
-        "prefill_energy_j": nan if run is None else run.prefill_energy_j[sl],
-        "decode_energy_j": nan if run is None else run.decode_energy_j[sl],
+        "energy_j": nan if run is None else run.prefill_energy_j + run.decode_energy_j,
+        "prefill_energy_j": nan if run is None else run.prefill_energy_j,
+        "decode_energy_j": nan if run is None else run.decode_energy_j,
     }
 
 

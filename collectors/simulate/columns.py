@@ -6,7 +6,8 @@ Request columns (one element per span) use the keys ``trace_id`` (32 hex), ``spa
 names from :mod:`wattledger.collectors.semconv`. Metric columns (one element per data point)
 use ``metric``, ``time_unix_nano``, ``value`` and attribute names (``hw.id``, ``host.name``…).
 
-Numbers are numpy arrays (int64, float64, bool); strings are numpy object arrays. A key that
+Numbers are numpy arrays (int64, float64, bool); strings are numpy arrays of ``str`` (object
+or fixed-width unicode, e.g. the ids). A key that
 is absent from a chunk means no span in it has that attribute; inside a column ``None``
 (strings) and NaN (floats) mark a span without it, e.g. the TTFT of a failed request.
 """
@@ -29,9 +30,7 @@ Columns = dict[str, np.ndarray]
 SELF_HOSTED_PROVIDER = "vllm"
 
 
-def ids_from_bytes(
-    raw: bytes, i0: int, i1: int
-) -> tuple[NDArray[np.object_], NDArray[np.object_]]:
+def ids_from_bytes(raw: bytes, i0: int, i1: int) -> tuple[NDArray[np.str_], NDArray[np.str_]]:
     """Trace ids (16 bytes) and span ids (8 bytes) of requests ``i0..i1`` as lowercase hex.
 
     ``raw`` holds 24 random bytes per request; ids are never all zeros (invalid in OTel).
@@ -42,10 +41,11 @@ def ids_from_bytes(
     return _hex(block[:, :16]), _hex(block[:, 16:])
 
 
-def _hex(b: NDArray[np.uint8]) -> NDArray[np.object_]:
+def _hex(b: NDArray[np.uint8]) -> NDArray[np.str_]:
+    """Rows of bytes as lowercase hex strings (a numpy ``U`` array; no Python str objects)."""
     width = 2 * b.shape[1]
-    text = np.ascontiguousarray(b).tobytes().hex().encode("ascii")
-    return np.frombuffer(text, dtype=f"S{width}").astype(f"U{width}").astype(object)
+    text = np.ascontiguousarray(b).tobytes().hex().encode("utf-32-le")
+    return np.frombuffer(text, dtype=f"<U{width}")
 
 
 def to_unix_nano(start_unix_nano: int, t_s: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -70,8 +70,8 @@ def replica_request_columns(
     *,
     device: Device,
     start_unix_nano: int,
-    trace_id: NDArray[np.object_],
-    span_id: NDArray[np.object_],
+    trace_id: NDArray[np.str_],
+    span_id: NDArray[np.str_],
     service: NDArray[np.object_],
     operation: NDArray[np.object_],
     workload: NDArray[np.object_],
@@ -156,8 +156,8 @@ def hosted_request_columns(
     provider: HostedProvider,
     served_model: str,
     start_unix_nano: int,
-    trace_id: NDArray[np.object_],
-    span_id: NDArray[np.object_],
+    trace_id: NDArray[np.str_],
+    span_id: NDArray[np.str_],
     service: NDArray[np.object_],
     operation: NDArray[np.object_],
     workload: NDArray[np.object_],
