@@ -187,7 +187,9 @@ class Simulation:
             pool = self.fleet.pools[device.pool]
             r = routed.get(device.pool, empty)
             mine = np.flatnonzero(np.arange(len(r.arrivals)) % pool.count == device.index)
-            yield from self._device_chunks(d, device, _Routed(r.arrivals.take(mine), r.workload[mine]))
+            yield from self._device_chunks(
+                d, device, _Routed(r.arrivals.take(mine), r.workload[mine])
+            )
         for h, name in enumerate(self.fleet.hosted):
             yield from self._hosted_chunks(h, name, routed.get(name, empty))
 
@@ -261,7 +263,13 @@ class Simulation:
         return np.arange(k0, k1, dtype=np.float64) * dt
 
     def _samples(
-        self, device: Device, perf: PerfModel, run: ReplicaRun, p0: float, p1: float, counter0: float
+        self,
+        device: Device,
+        perf: PerfModel,
+        run: ReplicaRun,
+        p0: float,
+        p1: float,
+        counter0: float,
     ) -> cols.Columns:
         t = self._sample_times(p0, p1)
         # Each sample covers the interval since the previous one (like NVML's 1 s average);

@@ -176,7 +176,9 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except FileNotFoundError as e:
-        raise ConfigError(f"Catalog file {path} does not exist.", hint="Reinstall wattledger.") from e
+        raise ConfigError(
+            f"Catalog file {path} does not exist.", hint="Reinstall wattledger."
+        ) from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"Catalog file {path} is not valid TOML: {e}.") from e
 
@@ -215,6 +217,6 @@ def _load(data_dir: Path) -> Catalog:
         raise ConfigError(
             f"Catalog in {data_dir} is invalid at '{where}': {err['msg']} "
             f"({len(e.errors())} problem(s)).",
-            hint="Every number is a table { value = ..., source = \"...\" } "
+            hint='Every number is a table { value = ..., source = "..." } '
             "with guess = true where it is an assumption.",
         ) from e

@@ -188,9 +188,7 @@ class PerfModel:
         compute_s = flops / self.flops_per_s
         memory_s = bytes_moved / self.bandwidth_bps
         kernel_s = np.maximum(compute_s / e.mfu.value, memory_s / e.mbu.value)
-        per_step_s = e.step_overhead_s.value + e.tp_overhead_s_per_doubling.value * np.log2(
-            self.tp
-        )
+        per_step_s = e.step_overhead_s.value + e.tp_overhead_s_per_doubling.value * np.log2(self.tp)
         gpu_overhead_s = per_step_s * steps
         wait_s = e.per_seq_overhead_s.value * seqs * steps
         activity = np.minimum(

@@ -119,7 +119,9 @@ def load_factor(t_unix_s: NDArray[np.float64], sim: SimulationSettings) -> NDArr
     ``weekend_factor`` on Saturday and Sunday, scaled so that the weekly mean is 1.
     """
     hour = (t_unix_s % _DAY_S) / 3600.0
-    daily = 1.0 + sim.diurnal_amplitude * np.cos(2 * np.pi * (hour - sim.diurnal_peak_hour_utc) / 24)
+    daily = 1.0 + sim.diurnal_amplitude * np.cos(
+        2 * np.pi * (hour - sim.diurnal_peak_hour_utc) / 24
+    )
     weekday = ((t_unix_s // _DAY_S).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
     w = np.where(weekday >= 5, sim.weekend_factor, 1.0)
     return daily * w * (7.0 / (5.0 + 2.0 * sim.weekend_factor))
@@ -196,9 +198,7 @@ def synthetic_arrivals(
 def _lognormal_tokens(
     rng: np.random.Generator, median: float, sigma: float, n: int
 ) -> NDArray[np.int64]:
-    return np.maximum(np.rint(median * np.exp(sigma * rng.standard_normal(n))), 1).astype(
-        np.int64
-    )
+    return np.maximum(np.rint(median * np.exp(sigma * rng.standard_normal(n))), 1).astype(np.int64)
 
 
 def _empty() -> Arrivals:
