@@ -220,3 +220,13 @@ def _load(data_dir: Path) -> Catalog:
             hint='Every number is a table { value = ..., source = "..." } '
             "with guess = true where it is an assumption.",
         ) from e
+
+
+def catalog_markdown(catalog: Catalog | None = None) -> str:
+    """Every catalog number with its source, as the Markdown table in docs/simulator.md."""
+    rows = ["| number | value | source |", "| --- | --- | --- |"]
+    for path, num in (catalog or load_catalog()).sourced_numbers():
+        source = num.source.replace("|", "/")
+        flag = "**guess**: " if num.guess else ""
+        rows.append(f"| `{path}` | {num.value:.6g} | {flag}{source} |")
+    return "\n".join(rows) + "\n"
