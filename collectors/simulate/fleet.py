@@ -141,8 +141,10 @@ def simulate_replica(
     """Simulate continuous batching of ``arrivals`` on one replica (see module docstring).
 
     Raises:
-        SimulationOverload: prompts wait longer than ``max_queue_s`` to be prefilled: the
-            replica cannot keep up with its traffic.
+        SimulationOverload: prompts wait longer than ``max_queue_s`` to be prefilled, or the
+            running batch needs more than twice the engine's sequences or KV cache: the
+            replica cannot keep up with its traffic. (Up to twice is simulated without
+            admission queueing, and the backfill logs a warning.)
     """
     a = arrivals.arrival_s
     n_in = arrivals.input_tokens.astype(np.float64)
@@ -170,6 +172,15 @@ def simulate_replica(
     with np.errstate(divide="ignore", invalid="ignore"):
         avg_b = np.where(end > f, (ev_ib[k_e] - ev_ib[k_f]) / (end - f), 1.0)
     peak = _peaks(ev_ib, ev_t)
+    peak_kv = _peak_kv(f, end, ctx)
+    max_seqs = perf.engine.max_num_seqs.value
+    if peak > 2 * max_seqs or peak_kv > 2 * perf.kv_capacity_tokens:
+        raise SimulationOverload(
+            f"{name}: {peak} sequences holding {peak_kv:,.0f} tokens of KV cache would run at "
+            f"once (the engine holds {max_seqs:.0f} and {perf.kv_capacity_tokens:,.0f}): the "
+            "replica cannot keep up with its traffic.",
+            hint="Add devices to the pool, shift traffic away from it, or lower --rate.",
+        )
     return ReplicaRun(
         arrival_s=a,
         prefill_start_s=s,
@@ -183,7 +194,7 @@ def simulate_replica(
         cum_dynamic_j=ev_e,
         cum_busy_s=ev_busy,
         peak_batch=peak,
-        peak_kv_tokens=_peak_kv(f, end, ctx),
+        peak_kv_tokens=peak_kv,
     )
 
 
