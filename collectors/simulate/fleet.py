@@ -209,6 +209,11 @@ def _itl(
     cum_p = np.concatenate([[0.0], np.cumsum(p)])
     stalls = cum_chunks[hi] - cum_chunks[lo]
     stall_s = cum_p[hi] - cum_p[lo]
+    # Prefills run one after another, so only the last one can outlast the request.
+    last = np.maximum(hi - 1, 0)
+    over = np.where(hi > lo, np.maximum(f[last] - e, 0.0), 0.0)
+    stall_s = stall_s - over
+    stalls = stalls - chunks[last] * over / p[last]
     max_stall = _range_max(p / chunks, lo, hi)
     max_tau = _range_max(ev_tau, k_f, k_e)
     has_gap = gaps > 0

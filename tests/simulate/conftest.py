@@ -10,6 +10,7 @@ import pytest
 from wattledger.collectors.simulate.catalog import Catalog, load_catalog
 from wattledger.collectors.simulate.workload import Arrivals
 
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()

@@ -78,7 +78,9 @@ def test_batching_raises_tokens_per_joule_on_a_replica(h100: PerfModel) -> None:
     dense = _trace_arrivals(400, 0.05)  # dozens running together
     runs = [simulate_replica(h100, a) for a in (sparse, dense)]
     tokens = sparse.output_tokens.sum()
-    joules = [r.energy_j.sum() + h100.idle_power_w * (r.end_s.max() - r.arrival_s.min()) for r in runs]
+    joules = [
+        r.energy_j.sum() + h100.idle_power_w * (r.end_s.max() - r.arrival_s.min()) for r in runs
+    ]
     assert runs[0].batch_size.mean() < 1.5 < 10 < runs[1].batch_size.mean()
     assert tokens / joules[1] > 3 * tokens / joules[0]
     assert np.nanmean(runs[1].itl_mean_s) > np.nanmean(runs[0].itl_mean_s)
@@ -130,7 +132,9 @@ def test_compiled_and_python_event_loops_agree(catalog: Catalog) -> None:
     n_in = arr.input_tokens.astype(float)
     m = arr.output_tokens.astype(float)
     pre = perf.prefill(n_in)
-    f = np.cumsum(pre.time_s) + np.maximum.accumulate(arr.arrival_s - (np.cumsum(pre.time_s) - pre.time_s))
+    f = np.cumsum(pre.time_s) + np.maximum.accumulate(
+        arr.arrival_s - (np.cumsum(pre.time_s) - pre.time_s)
+    )
     args = (
         f - pre.time_s, f, pre.dynamic_energy_j, pre.busy_s, perf.prefill_chunks(n_in), n_in,
         m - 1, n_in + m / 2, kernel_params(perf), perf.decode_weight(),

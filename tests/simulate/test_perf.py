@@ -94,7 +94,11 @@ def test_power_stays_between_idle_and_tdp(catalog: Catalog) -> None:
 
 @pytest.mark.parametrize(
     ("hw", "model", "quant"),
-    [("H100-SXM", "llama-3.1-70b", "int4"), ("H200", "mixtral-8x7b", "bf16"), ("L4", "llama-3.1-8b", "fp8")],
+    [
+        ("H100-SXM", "llama-3.1-70b", "int4"),
+        ("H200", "mixtral-8x7b", "bf16"),
+        ("L4", "llama-3.1-8b", "fp8"),
+    ],
 )
 def test_event_loop_step_cost_equals_the_perf_model(
     catalog: Catalog, hw: str, model: str, quant: str
