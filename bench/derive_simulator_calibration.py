@@ -19,7 +19,10 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "collectors" / "simulate" / "data"
 GPUS = {"A100-SXM4-40GB": "A100-40GB-SXM", "H100 80GB HBM3": "H100-SXM"}
-MODELS = {"Meta-Llama-3.1-8B-Instruct": "llama-3.1-8b", "Meta-Llama-3.1-70B-Instruct": "llama-3.1-70b"}
+MODELS = {
+    "Meta-Llama-3.1-8B-Instruct": "llama-3.1-8b",
+    "Meta-Llama-3.1-70B-Instruct": "llama-3.1-70b",
+}
 
 
 def derive_mlenergy(root: Path) -> list[dict[str, object]]:
@@ -57,7 +60,12 @@ def derive_splitwise(root: Path) -> list[dict[str, object]]:
                 continue
             if int(r["token_size"]) != 128:
                 continue
-            key = (r["hardware"], int(r["tensor_parallel"]), int(r["prompt_size"]), int(r["batch_size"]))
+            key = (
+                r["hardware"],
+                int(r["tensor_parallel"]),
+                int(r["prompt_size"]),
+                int(r["batch_size"]),
+            )
             groups[key].append(r)
     rows = []
     for (hw, tp, prompt, batch), rs in sorted(groups.items()):
@@ -70,7 +78,9 @@ def derive_splitwise(root: Path) -> list[dict[str, object]]:
                 "prompt_tokens": prompt,
                 "batch_size": batch,
                 "prefill_s": round(statistics.median(float(r["prompt_time"]) for r in rs) / 1e3, 6),
-                "decode_step_s": round(statistics.median(float(r["token_time"]) for r in rs) / 1e3, 6),
+                "decode_step_s": round(
+                    statistics.median(float(r["token_time"]) for r in rs) / 1e3, 6
+                ),
                 "avg_power_fraction_of_tdp": round(statistics.median(power), 4) if power else "",
                 "samples": len(rs),
             }

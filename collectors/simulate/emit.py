@@ -115,20 +115,27 @@ def spans_from_columns(
     return spans
 
 
-def metrics_from_columns(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> MetricsData:
-    """SDK metric data for the ``rows`` of a metric column dict (``host.name`` -> resource)."""
-    attr_keys = [k for k in columns if k not in ("metric", "time_unix_nano", "value", sc.HOST_NAME)]
+def metrics_from_columns(
+    parts: Iterable[tuple[Mapping[str, np.ndarray], np.ndarray]],
+) -> MetricsData:
+    """SDK metric data for (metric column dict, rows) parts, one resource per ``host.name``.
+
+    The OTLP encoder assumes one entry per resource, so every host's points are merged.
+    """
     by_host: dict[str, dict[str, list[NumberDataPoint]]] = {}
-    for i in rows:
-        attrs = {k: v for k in attr_keys if (v := _value(columns[k][i])) is not None}
-        point = NumberDataPoint(
-            attributes=attrs,
-            start_time_unix_nano=0,
-            time_unix_nano=int(columns["time_unix_nano"][i]),
-            value=float(columns["value"][i]),
-        )
-        host = str(columns[sc.HOST_NAME][i])
-        by_host.setdefault(host, {}).setdefault(str(columns["metric"][i]), []).append(point)
+    for columns, rows in parts:
+        skip = ("metric", "time_unix_nano", "value", sc.HOST_NAME)
+        attr_keys = [k for k in columns if k not in skip]
+        for i in rows:
+            attrs = {k: v for k in attr_keys if (v := _value(columns[k][i])) is not None}
+            point = NumberDataPoint(
+                attributes=attrs,
+                start_time_unix_nano=0,
+                time_unix_nano=int(columns["time_unix_nano"][i]),
+                value=float(columns["value"][i]),
+            )
+            host = str(columns[sc.HOST_NAME][i])
+            by_host.setdefault(host, {}).setdefault(str(columns["metric"][i]), []).append(point)
     resource_metrics = []
     for host, metrics in by_host.items():
         out = []
@@ -212,6 +219,7 @@ def run_live(
     end_unix_nano: int | None = None,
     speed: float = 1.0,
     batch_size: int = 512,
+    flush_interval_s: float = 0.2,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     on_progress: Callable[[int, int], None] | None = None,
@@ -233,34 +241,33 @@ def run_live(
     sent_spans = sent_points = 0
     while True:
         now = start_unix_nano + int((clock() - wall0) * speed * 1e9)
-        pending = False
+        spans: list[ReadableSpan] = []
+        metric_parts: list[tuple[Mapping[str, np.ndarray], np.ndarray]] = []
         for q in queues:
             hi = int(np.searchsorted(q.span_due, now, side="right"))
-            while q.next_span < hi:
-                rows = q.span_order[q.next_span : min(hi, q.next_span + batch_size)]
-                sender.send_spans(spans_from_columns(q.chunk.request_columns, rows))
-                q.next_span += len(rows)
-                sent_spans += len(rows)
+            if q.next_span < hi:
+                spans += spans_from_columns(q.chunk.request_columns, q.span_order[q.next_span : hi])
+                q.next_span = hi
             hi = int(np.searchsorted(q.metric_due, now, side="right"))
             if q.next_metric < hi:
-                sender.send_metrics(
-                    metrics_from_columns(q.chunk.metric_columns, np.arange(q.next_metric, hi))
-                )
-                sent_points += hi - q.next_metric
+                metric_parts.append((q.chunk.metric_columns, np.arange(q.next_metric, hi)))
                 q.next_metric = hi
-            pending = pending or q.next_span < len(q.span_due) or q.next_metric < len(q.metric_due)
+        for i in range(0, len(spans), batch_size):
+            sender.send_spans(spans[i : i + batch_size])
+        if metric_parts:
+            sender.send_metrics(metrics_from_columns(metric_parts))
+        sent_spans += len(spans)
+        sent_points += sum(len(rows) for _, rows in metric_parts)
         if on_progress is not None:
             on_progress(sent_spans + sent_points, total)
-        if not pending:
+        waiting = [int(q.span_due[q.next_span]) for q in queues if q.next_span < len(q.span_due)]
+        waiting += [
+            int(q.metric_due[q.next_metric]) for q in queues if q.next_metric < len(q.metric_due)
+        ]
+        if not waiting:
             break
-        upcoming = min(
-            [int(q.span_due[q.next_span]) for q in queues if q.next_span < len(q.span_due)]
-            + [
-                int(q.metric_due[q.next_metric])
-                for q in queues
-                if q.next_metric < len(q.metric_due)
-            ]
-        )
-        sleep(min(max((upcoming - now) / 1e9 / speed, 0.0), 1.0))
+        # Like a batch processor: export at most every flush_interval_s of wall time.
+        wait_s = (min(waiting) - now) / 1e9 / speed
+        sleep(min(max(wait_s, flush_interval_s), 1.0))
     logger.info("live simulation sent %d spans and %d readings", sent_spans, sent_points)
     return LiveSummary(sent_spans, sent_points, clock() - wall0)
