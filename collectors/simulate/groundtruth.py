@@ -54,10 +54,25 @@ SCHEMA = pa.schema(
         ("energy_method", pa.string()),
     ]
 )
+_LOW_CARDINALITY = ["kind", "device_id", "route", "workload", "energy_method"]
 _DEVICE_RENAMES = {
     "period_start_unix_nano": "start_time_unix_nano",
     "period_end_unix_nano": "end_time_unix_nano",
 }
+
+
+def _array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """An Arrow array; fixed-width ASCII strings (the hex ids) without a per-item loop."""
+    if values.dtype.kind == "U" and len(values):
+        width = values.dtype.itemsize // 4
+        codes = values.view(np.uint32).reshape(len(values), width)
+        if codes.max() < 128 and codes.min() > 0:
+            offsets = np.arange(0, width * (len(values) + 1), width, dtype=np.int32)
+            data = codes.astype(np.uint8).tobytes()
+            return pa.StringArray.from_buffers(
+                len(values), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)
+            )
+    return pa.array(values, type=type_, from_pandas=True)
 
 
 def _table(kind: str, columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
@@ -65,9 +80,11 @@ def _table(kind: str, columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.T
     arrays = []
     for fld in schema:
         if fld.name == "kind":
-            arrays.append(pa.array([kind] * n, type=pa.string()))
+            arrays.append(
+                pa.DictionaryArray.from_arrays(np.zeros(n, np.int8), [kind]).cast(pa.string())
+            )
         elif fld.name in columns:
-            arrays.append(pa.array(columns[fld.name], type=fld.type, from_pandas=True))
+            arrays.append(_array(columns[fld.name], fld.type))
         else:
             arrays.append(pa.nulls(n, type=fld.type))
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -85,7 +102,9 @@ class GroundTruthWriter:
         self._schema = SCHEMA.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._tmp, self._schema)
+            self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+                self._tmp, self._schema, compression="zstd", use_dictionary=_LOW_CARDINALITY
+            )
         except OSError as e:
             raise WattledgerError(
                 f"Cannot write the ground truth to {self.path}: {e.strerror or e}.",
