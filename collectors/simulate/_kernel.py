@@ -24,7 +24,7 @@ try:
     HAVE_NUMBA = True
 
     def _jit(fn: F) -> F:
-        return numba.njit(cache=True, nogil=True)(fn)  # type: ignore[no-any-return]
+        return numba.njit(cache=True, nogil=True)(fn)  # type: ignore[return-value]
 
 except ImportError:  # pragma: no cover - exercised where numba is absent
     HAVE_NUMBA = False
@@ -166,12 +166,12 @@ def run_replica(
         else:
             if len(heap) == 0:
                 raise RuntimeError("replica event loop found no event to process")
-            _, j = heapq.heappop(heap)
-            end[j] = t
-            k_e[j] = k
-            e_decode[j] = g - g_at_f[j]
+            _, done = heapq.heappop(heap)
+            end[done] = t
+            k_e[done] = k
+            e_decode[done] = g - g_at_f[done]
             batch -= 1.0
-            context = max(context - ctx[j], 0.0) if batch > 0.5 else 0.0
+            context = max(context - ctx[done], 0.0) if batch > 0.5 else 0.0
         ev_t[k] = t
         ev_energy[k] = energy_cum
         ev_busy[k] = busy_cum

@@ -177,16 +177,16 @@ def check_fleet(fleet: FleetConfig, catalog: Catalog, where: str = "fleet") -> N
             perf.check_fits()
         except ConfigError as e:
             raise ConfigError(f"{where}: pool '{name}': {e.message}", e.hint) from e
-    for name, route in fleet.hosted.items():
-        provider = catalog.providers.get(route.provider)
+    for name, hosted in fleet.hosted.items():
+        provider = catalog.providers.get(hosted.provider)
         if provider is None:
             raise ConfigError(
-                f"{where}: hosted route '{name}' names unknown provider '{route.provider}'.",
+                f"{where}: hosted route '{name}' names unknown provider '{hosted.provider}'.",
                 hint=f"Known: {', '.join(sorted(catalog.providers))}.",
             )
-        if route.llm_model not in provider.models:
+        if hosted.llm_model not in provider.models:
             raise ConfigError(
-                f"{where}: provider '{route.provider}' does not serve '{route.llm_model}'.",
+                f"{where}: provider '{hosted.provider}' does not serve '{hosted.llm_model}'.",
                 hint=f"It serves: {', '.join(sorted(provider.models))}.",
             )
     for wname, workload in fleet.workloads.items():

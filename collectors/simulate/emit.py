@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -62,7 +63,7 @@ class EmitError(WattledgerError):
     """The OTLP endpoint refused or did not answer an export."""
 
 
-def _value(v: object) -> object | None:
+def _value(v: object) -> Any:
     """A column element as an OTel attribute value; None when the span lacks it."""
     if v is None:
         return None
@@ -106,7 +107,9 @@ def spans_from_columns(
                 resource=res,
                 attributes=attrs,
                 kind=SpanKind.CLIENT,
-                status=Status(code, attrs.get(sc.ERROR_TYPE) if code is StatusCode.ERROR else None),
+                status=Status(code, str(attrs.get(sc.ERROR_TYPE, "")) or None)
+                if code is StatusCode.ERROR
+                else Status(code),
                 start_time=int(columns["start_time_unix_nano"][i]),
                 end_time=int(columns["end_time_unix_nano"][i]),
                 instrumentation_scope=SCOPE,

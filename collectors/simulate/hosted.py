@@ -79,5 +79,11 @@ def simulate_hosted(
         itl_p95_s=median * np.exp(_Z95 * ITL_SIGMA) * nan,
         itl_max_s=np.maximum(median * np.exp(expected_max_z * ITL_SIGMA), mean) * nan,
         itl_count=np.where(ok_gap, gaps, 0).astype(np.int64),
-        error_type=np.where(failed, kind, None).astype(object),
+        error_type=_errors(failed, kind),
     )
+
+
+def _errors(failed: NDArray[np.bool_], kind: NDArray[np.str_]) -> NDArray[np.object_]:
+    out = np.empty(len(failed), dtype=object)
+    out[failed] = kind[failed]
+    return out

@@ -141,7 +141,7 @@ def replay_trace(
     offsets = np.mod(trace.offset_s / rate, period)
     n_rows = len(offsets)
     n_periods = math.ceil(horizon_s / period)
-    mids = start_unix_s + (np.arange(n_periods) + 0.5) * period
+    mids = start_unix_s + (np.arange(n_periods, dtype=np.float64) + 0.5) * period
     factors = load_factor(mids, sim)
     parts: list[tuple[NDArray[np.float64], NDArray[np.int64], int]] = []
     for p in range(n_periods):

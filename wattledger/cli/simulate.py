@@ -14,21 +14,16 @@ import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from wattledger.cli._common import emit_json, err_console, json_option, state
-from wattledger.collectors.simulate import (
-    GroundTruthWriter,
-    OtlpSender,
-    Simulation,
-    default_ground_truth_path,
-    load_fleet,
-    run_live,
-)
 from wattledger.errors import DatabaseError, WattledgerError
+
+if TYPE_CHECKING:  # the simulator (numpy, numba, pyarrow) loads only when the command runs
+    from wattledger.collectors.simulate import Simulation
 
 #: Power samples per device: every second live, every ten seconds in a backfill (a 14-day
 #: backfill at 1 s writes ~17 million readings for the demo fleet; pass 1 for full detail).
@@ -175,6 +170,8 @@ def simulate(
       wattledger simulate --backfill-days 14 --database-url duckdb:///wl.duckdb
       wattledger simulate --endpoint http://localhost:4318 --speed 60
     """
+    from wattledger.collectors.simulate import Simulation, default_ground_truth_path, load_fleet
+
     if (endpoint is None) == (backfill_days is None):
         raise typer.BadParameter(
             "give exactly one of --endpoint (live) and --backfill-days (backfill)",
@@ -238,6 +235,7 @@ def simulate(
 
 
 def _backfill(sim: Simulation, url: str, truth_path: Path, tenant: str) -> dict[str, Any]:
+    from wattledger.collectors.simulate import GroundTruthWriter
     from wattledger.migrations import runner
     from wattledger.models import make_engine, redact
 
@@ -280,6 +278,8 @@ def _backfill(sim: Simulation, url: str, truth_path: Path, tenant: str) -> dict[
 def _live(
     sim: Simulation, endpoint: str, api_key: str | None, speed: float, truth_path: Path
 ) -> dict[str, Any]:
+    from wattledger.collectors.simulate import GroundTruthWriter, OtlpSender, run_live
+
     sender = OtlpSender(endpoint, api_key=api_key)
     try:
         with GroundTruthWriter(truth_path, sim.metadata()) as truth, _progress() as bar:
