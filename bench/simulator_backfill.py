@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,7 @@ def bench(days: float, sample_interval_s: float, rate: float, out: Path) -> dict
         "simulate_over_arrow": round(simulate_s / arrow_s, 2),
         "requests_per_s": round(requests / simulate_s),
         "total_s": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
 

@@ -177,7 +177,8 @@ class OtlpSender:
         """Export spans; raise :class:`EmitError` when the endpoint does not accept them."""
         if spans and self._spans.export(spans) is not SpanExportResult.SUCCESS:
             raise EmitError(
-                f"{self.endpoint}/v1/traces did not accept {len(spans)} spans.",
+                f"{self.endpoint}/v1/traces did not accept {len(spans)} spans "
+                "(refused, unreachable or timed out).",
                 hint="Check that `wattledger ingest serve` runs there and the --api-key is valid.",
             )
 
@@ -185,7 +186,8 @@ class OtlpSender:
         """Export metric data; raise :class:`EmitError` when it is not accepted."""
         if data.resource_metrics and self._metrics.export(data) is not MetricExportResult.SUCCESS:
             raise EmitError(
-                f"{self.endpoint}/v1/metrics did not accept the device readings.",
+                f"{self.endpoint}/v1/metrics did not accept the device readings "
+                "(refused, unreachable or timed out).",
                 hint="Check that `wattledger ingest serve` runs there and the --api-key is valid.",
             )
 

@@ -72,6 +72,15 @@ def _array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
             return pa.StringArray.from_buffers(
                 len(values), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)
             )
+    if values.dtype == object and len(values):
+        first = values[0]
+        if first is None and all(v is None for v in values[:: max(1, len(values) // 64)]):
+            if not any(v is not None for v in values):
+                return pa.nulls(len(values), type=type_)
+        elif first is not None and bool((values == first).all()):
+            codes = np.zeros(len(values), dtype=np.int8)
+            return pa.DictionaryArray.from_arrays(codes, [first]).cast(type_)
+        return pa.array(values, type=type_)
     return pa.array(values, type=type_, from_pandas=True)
 
 
@@ -103,7 +112,11 @@ class GroundTruthWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-                self._tmp, self._schema, compression="zstd", use_dictionary=_LOW_CARDINALITY
+                self._tmp,
+                self._schema,
+                compression="lz4",
+                use_dictionary=_LOW_CARDINALITY,
+                write_statistics=["start_time_unix_nano", "device_id", "kind"],
             )
         except OSError as e:
             raise WattledgerError(

@@ -114,8 +114,14 @@ def simulate(
         dt.datetime | None,
         typer.Option(
             "--start",
-            help="Simulated start time, UTC (ISO 8601). Default: now (live) or "
-            "--backfill-days before the current hour (backfill).",
+            formats=[
+                "%Y-%m-%d",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S%z",
+            ],
+            help="Simulated start time (ISO 8601; UTC unless it has an offset). Default: "
+            "now (live) or --backfill-days before the current hour (backfill).",
             show_default=False,
         ),
     ] = None,
