@@ -3,7 +3,8 @@
 Measures, in one run on this machine:
 
 * ``simulate``: the simulator producing every chunk (workload, routing, the event loop of all
-  14 devices, request/metric/truth columns) and writing the ground truth to Parquet;
+  14 devices, request/metric/truth columns) and writing the ground truth to Parquet (also
+  reported on its own);
 * ``arrow`` (the peer): turning the same request and metric columns into Arrow tables, the
   least any ingest mapping must do with them;
 * ``end_to_end``: ``wattledger simulate --backfill-days`` into a DuckDB file through
@@ -46,7 +47,7 @@ def bench(days: float, sample_interval_s: float, rate: float, out: Path) -> dict
         rate=rate,
         sample_interval_s=sample_interval_s,
     )
-    simulate_s = arrow_s = 0.0
+    simulate_s = truth_s = arrow_s = 0.0
     requests = points = 0
     started = time.perf_counter()
     with GroundTruthWriter(out / "truth.parquet", sim.metadata()) as truth:
@@ -56,8 +57,10 @@ def bench(days: float, sample_interval_s: float, rate: float, out: Path) -> dict
             chunk = next(chunks, None)
             if chunk is None:
                 break
+            tt = time.perf_counter()
             truth.write(chunk)
             t1 = time.perf_counter()
+            truth_s += t1 - tt
             _arrow(chunk.request_columns)
             if chunk.n_metric_points:
                 _arrow(chunk.metric_columns)
@@ -74,6 +77,7 @@ def bench(days: float, sample_interval_s: float, rate: float, out: Path) -> dict
         "requests": requests,
         "metric_points": points,
         "simulate_s": round(simulate_s, 2),
+        "of_which_ground_truth_s": round(truth_s, 2),
         "arrow_peer_s": round(arrow_s, 2),
         "simulate_over_arrow": round(simulate_s / arrow_s, 2),
         "requests_per_s": round(requests / simulate_s),

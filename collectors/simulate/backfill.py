@@ -120,6 +120,9 @@ class Simulation:
             for p in range(math.ceil(self.horizon_s / CHUNK_S))
         ]
 
+    def _unix_nano(self, t_s: float) -> int:
+        return int(cols.to_unix_nano(self.start_unix_nano, np.array([t_s]))[0])
+
     @property
     def total_chunks(self) -> int:
         """How many chunks :meth:`chunks` yields."""
@@ -247,8 +250,8 @@ class Simulation:
             )
             yield Chunk(
                 source=device.device_id,
-                period_start_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p0]))[0],
-                period_end_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p1]))[0],
+                period_start_unix_nano=self._unix_nano(p0),
+                period_end_unix_nano=self._unix_nano(p1),
                 request_columns=req,
                 metric_columns=self._samples(device, perf, run, p0, p1, counter0),
                 truth_request_columns=_truth_requests(req, sliced, device.pool),
@@ -337,8 +340,8 @@ class Simulation:
             )
             yield Chunk(
                 source=name,
-                period_start_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p0]))[0],
-                period_end_unix_nano=cols.to_unix_nano(self.start_unix_nano, np.array([p1]))[0],
+                period_start_unix_nano=self._unix_nano(p0),
+                period_end_unix_nano=self._unix_nano(p1),
                 request_columns=req,
                 truth_request_columns=_truth_requests(req, None, name),
             )

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -144,3 +145,16 @@ def test_backfill_needs_a_migrated_warehouse(
         )
     assert e.value.code == 1
     assert not (tmp_path / "x.duckdb.groundtruth.parquet").exists()
+
+
+def test_prefetch_keeps_order_and_raises_producer_errors() -> None:
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("overloaded")
+
+    got = []
+    with pytest.raises(ValueError, match="overloaded"):
+        for x in cli_simulate._prefetch(items()):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]
+    assert list(cli_simulate._prefetch(iter(range(100)), depth=1)) == list(range(100))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Annotated, Any
@@ -53,6 +56,43 @@ def _ingest_api() -> SimpleNamespace:
         write_requests=write_requests,
         write_samples=write_samples,
     )
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Produce ``items`` in a background thread, ``depth`` ahead of the consumer.
+
+    The simulator's event loop and numpy release the GIL, so simulating the next chunk
+    overlaps with writing the current one. Errors in the producer are raised here.
+    """
+    done = object()
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # handed to the consumer, raised there
+            q.put(e)
+
+    thread = threading.Thread(target=produce, name="simulate-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _progress() -> Progress:
@@ -258,7 +298,7 @@ def _backfill(sim: Simulation, url: str, truth_path: Path, tenant: str) -> dict[
     try:
         with GroundTruthWriter(truth_path, sim.metadata()) as truth, _progress() as bar:
             task = bar.add_task("Backfilling", total=sim.total_chunks)
-            for chunk in sim.chunks():
+            for chunk in _prefetch(sim.chunks()):
                 if chunk.n_metric_points:
                     samples, devices = ingest.sample_tables(chunk.metric_columns, tenant=tenant)
                     ingest.write_samples(engine, samples, devices)
