@@ -54,6 +54,12 @@ SCHEMA = pa.schema(
         ("energy_method", pa.string()),
     ]
 )
+
+
+def _codec(column: str) -> str:
+    return "none" if column in ("trace_id", "span_id") else "lz4"
+
+
 _LOW_CARDINALITY = ["kind", "device_id", "route", "workload", "energy_method"]
 _DEVICE_RENAMES = {
     "period_start_unix_nano": "start_time_unix_nano",
@@ -114,7 +120,8 @@ class GroundTruthWriter:
             self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
                 self._tmp,
                 self._schema,
-                compression="lz4",
+                # Random hex ids do not compress: skip the codec for them.
+                compression={f.name: _codec(f.name) for f in SCHEMA},
                 use_dictionary=_LOW_CARDINALITY,
                 write_statistics=["start_time_unix_nano", "device_id", "kind"],
             )
