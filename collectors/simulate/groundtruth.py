@@ -84,8 +84,8 @@ def _array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
             if not any(v is not None for v in values):
                 return pa.nulls(len(values), type=type_)
         elif first is not None and bool((values == first).all()):
-            codes = np.zeros(len(values), dtype=np.int8)
-            return pa.DictionaryArray.from_arrays(codes, [first]).cast(type_)
+            zeros = np.zeros(len(values), dtype=np.int8)
+            return pa.DictionaryArray.from_arrays(zeros, [first]).cast(type_)
         return pa.array(values, type=type_)
     return pa.array(values, type=type_, from_pandas=True)
 
