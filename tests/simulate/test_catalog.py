@@ -99,3 +99,18 @@ def test_malformed_or_missing_catalog_is_a_clear_error(tmp_path: Path) -> None:
 def test_docs_list_every_catalog_number_with_its_source(catalog: Catalog) -> None:
     """docs/simulator.md embeds the generated table; regenerate it when a catalog changes."""
     assert catalog_markdown(catalog) in DOCS.read_text()
+
+
+def test_the_simulator_never_imports_the_warehouse_or_ingest() -> None:
+    """Layering: collectors/ produces data only (STYLE.md section 1)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wattledger.collectors.simulate\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'\n"
+        "       or m.startswith(('wattledger.ingest', 'wattledger.models'))]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
