@@ -1,0 +1,299 @@
+"""The roofline performance and power model of one serving replica.
+
+A step of a continuously batching engine runs the model once over the tokens scheduled in it.
+Its kernel time is the larger of two roofline bounds:
+
+* compute: FLOPs / (peak dense FLOP/s x ``mfu``), with FLOPs = 2 x active parameters per token
+  plus attention (4 x layers x attention width per token and context token);
+* memory: bytes moved / (peak bandwidth x ``mbu``), with bytes = the weights read once per step
+  (for a mixture of experts only the experts the step's tokens touch) plus the KV cache of
+  every running sequence.
+
+Prefill of a long prompt is compute-bound; a decode step is bandwidth-bound until the batch is
+large. Outside the kernels the engine spends ``step_overhead_s`` on the GPU (launches,
+sampling), ``tp_overhead_s_per_doubling`` per doubling of tensor parallelism (all-reduce) and
+``per_seq_overhead_s`` per running sequence on the CPU while the GPU waits.
+
+Power is idle + (TDP - idle) x activity: during kernels activity = min(1, compute_weight x the
+achieved fraction of peak FLOP/s + memory_weight x the achieved fraction of peak bandwidth);
+during GPU-side overhead ``overhead_fraction``; during CPU waits ``wait_fraction``. All
+functions take numpy arrays and return arrays, so the fleet simulator evaluates millions of
+steps at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from wattledger.collectors.simulate.catalog import (
+    Catalog,
+    DeviceSpec,
+    EngineSpec,
+    ModelSpec,
+    PowerSpec,
+    QuantSpec,
+)
+from wattledger.errors import ConfigError
+
+FloatArray = NDArray[np.float64]
+#: Context length at which the decode-token work weight is evaluated (see :meth:`decode_weight`).
+REFERENCE_CONTEXT_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Time and energy of a batch of steps (one element per step).
+
+    Attributes:
+        time_s: Wall time of the step, seconds.
+        dynamic_energy_j: Energy above the idle baseline, joules (all GPUs of the replica).
+        busy_s: Time the GPU is executing work (kernels and GPU-side overhead), seconds.
+        compute_s: Ideal compute time at peak FLOP/s, seconds.
+        memory_s: Ideal memory time at peak bandwidth, seconds.
+    """
+
+    time_s: FloatArray
+    dynamic_energy_j: FloatArray
+    busy_s: FloatArray
+    compute_s: FloatArray
+    memory_s: FloatArray
+
+    @property
+    def power_above_idle_w(self) -> FloatArray:
+        """Mean power above idle during the step, watts."""
+        return self.dynamic_energy_j / self.time_s
+
+
+@dataclass(frozen=True)
+class PerfModel:
+    """Roofline model of one replica: an LLM at a quantization on ``tp`` identical devices."""
+
+    device: DeviceSpec
+    model: ModelSpec
+    quant: QuantSpec
+    engine: EngineSpec
+    power: PowerSpec
+    tp: int = 1
+
+    @classmethod
+    def from_catalog(
+        cls,
+        catalog: Catalog,
+        hardware: str,
+        llm_model: str,
+        quantization: str = "bf16",
+        engine: str = "vllm",
+        tp: int = 1,
+    ) -> PerfModel:
+        """Look the parts up in ``catalog``; unknown names raise :class:`ConfigError`."""
+        parts = (
+            ("hardware", hardware, catalog.devices),
+            ("llm_model", llm_model, catalog.models),
+            ("quantization", quantization, catalog.quantizations),
+            ("engine", engine, catalog.engines),
+        )
+        for kind, key, table in parts:
+            if key not in table:
+                raise ConfigError(
+                    f"Unknown {kind} '{key}'.", hint=f"Known: {', '.join(sorted(table))}."
+                )
+        if tp < 1:
+            raise ConfigError(f"Tensor parallel size must be at least 1, not {tp}.")
+        return cls(
+            catalog.devices[hardware],
+            catalog.models[llm_model],
+            catalog.quantizations[quantization],
+            catalog.engines[engine],
+            catalog.power,
+            tp,
+        )
+
+    # --- static properties -------------------------------------------------------------------
+    @property
+    def flops_per_s(self) -> float:
+        """Peak dense FLOP/s of the replica in the quantization's compute precision."""
+        return self.device.peak_flops(self.quant.compute) * self.tp
+
+    @property
+    def bandwidth_bps(self) -> float:
+        """Peak memory bandwidth of the replica, bytes/s."""
+        return self.device.memory_bandwidth_bps.value * self.tp
+
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes of all weights at this quantization."""
+        return self.model.total_params.value * self.quant.weight_bytes_per_param.value
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV-cache bytes per token of context."""
+        return self.model.kv_elements_per_token * self.quant.kv_bytes_per_element.value
+
+    @property
+    def kv_capacity_tokens(self) -> float:
+        """Tokens of KV cache that fit next to the weights (vLLM's gpu_memory_utilization)."""
+        usable = self.device.memory_bytes.value * self.tp * self.engine.gpu_memory_utilization.value
+        return (usable - self.weight_bytes) / self.kv_bytes_per_token
+
+    @property
+    def tdp_w(self) -> float:
+        """TDP of the replica (all devices), watts."""
+        return self.device.tdp_w.value * self.tp
+
+    @property
+    def idle_power_w(self) -> float:
+        """Idle power of the replica (all devices), watts."""
+        return self.device.idle_power_w.value * self.tp
+
+    def check_fits(self) -> None:
+        """Raise :class:`ConfigError` unless the weights and some KV cache fit in memory."""
+        if self.kv_capacity_tokens < 4096:
+            need = self.weight_bytes / 1e9
+            have = self.device.memory_bytes.value * self.tp / 1e9
+            raise ConfigError(
+                f"{self.model.name} in {self.quant_name} needs {need:.0f} GB for weights; "
+                f"{self.tp} x {self.device.name} has {have:.0f} GB and no room for a KV cache.",
+                hint="Use a smaller quantization (fp8, int4) or a device with more memory.",
+            )
+
+    @property
+    def quant_name(self) -> str:
+        """Short name of the compute precision the quantization asks for."""
+        return self.quant.compute
+
+    # --- step costs --------------------------------------------------------------------------
+    def weight_bytes_read(self, tokens: ArrayLike) -> FloatArray:
+        """Weight bytes a step with ``tokens`` tokens reads (MoE: the experts it touches).
+
+        Expert routing is taken as uniform: a step of T tokens touches an expected
+        1 - (1 - k/E)^T of the E experts in every layer.
+        """
+        t = np.asarray(tokens, dtype=np.float64)
+        m = self.model
+        if m.expert_params is None or m.num_experts is None or m.experts_per_token is None:
+            return np.full_like(t, self.weight_bytes)
+        share = m.experts_per_token.value / m.num_experts.value
+        touched = 1.0 - np.power(1.0 - share, np.maximum(t, 1.0))
+        shared = m.total_params.value - m.expert_params.value
+        params = shared + m.expert_params.value * touched
+        return params * self.quant.weight_bytes_per_param.value
+
+    def _cost(
+        self, flops: FloatArray, bytes_moved: FloatArray, seqs: FloatArray, steps: FloatArray
+    ) -> StepCost:
+        e, p = self.engine, self.power
+        compute_s = flops / self.flops_per_s
+        memory_s = bytes_moved / self.bandwidth_bps
+        kernel_s = np.maximum(compute_s / e.mfu.value, memory_s / e.mbu.value)
+        per_step_s = e.step_overhead_s.value + e.tp_overhead_s_per_doubling.value * np.log2(self.tp)
+        gpu_overhead_s = per_step_s * steps
+        wait_s = e.per_seq_overhead_s.value * seqs * steps
+        activity = np.minimum(
+            1.0,
+            (p.compute_weight.value * compute_s + p.memory_weight.value * memory_s) / kernel_s,
+        )
+        dyn_w = self.tdp_w - self.idle_power_w
+        energy = dyn_w * (
+            activity * kernel_s
+            + p.overhead_fraction.value * gpu_overhead_s
+            + p.wait_fraction.value * wait_s
+        )
+        return StepCost(
+            time_s=kernel_s + gpu_overhead_s + wait_s,
+            dynamic_energy_j=energy,
+            busy_s=kernel_s + gpu_overhead_s,
+            compute_s=compute_s,
+            memory_s=memory_s,
+        )
+
+    def prefill_chunks(self, input_tokens: ArrayLike) -> FloatArray:
+        """Steps a prompt's prefill takes under chunked prefill (at least 1)."""
+        n = np.asarray(input_tokens, dtype=np.float64)
+        return np.maximum(np.ceil(n / self.engine.prefill_chunk_tokens.value), 1.0)
+
+    def prefill(self, input_tokens: ArrayLike) -> StepCost:
+        """Cost of prefilling one prompt of ``input_tokens`` tokens, all its chunks together.
+
+        Causal attention costs 2 x layers x width x n^2 FLOPs in total however the prompt is
+        chunked; every chunk reads the weights again.
+        """
+        n = np.asarray(input_tokens, dtype=np.float64)
+        m = self.model
+        chunks = self.prefill_chunks(n)
+        flops = 2.0 * m.active_params * n + 2.0 * m.num_layers.value * m.attention_dim * n * n
+        bytes_moved = chunks * self.weight_bytes_read(n / chunks) + n * self.kv_bytes_per_token
+        return self._cost(flops, bytes_moved, np.ones_like(n), chunks)
+
+    def decode_step(self, batch: ArrayLike, context_tokens: ArrayLike) -> StepCost:
+        """Cost of one decode step of ``batch`` sequences holding ``context_tokens`` in total."""
+        b = np.asarray(batch, dtype=np.float64)
+        c = np.asarray(context_tokens, dtype=np.float64)
+        m = self.model
+        flops = 2.0 * m.active_params * b + 4.0 * m.num_layers.value * m.attention_dim * c
+        bytes_moved = self.weight_bytes_read(b) + c * self.kv_bytes_per_token
+        return self._cost(flops, bytes_moved, b, np.ones_like(b))
+
+    def decode_weight(self) -> float:
+        """Work of one decode token relative to one prefill token (prefill token = 1).
+
+        The marginal roofline cost of adding a token to a step: a prefill token costs its
+        FLOPs; a decode token costs its FLOPs plus reading its KV cache
+        (``REFERENCE_CONTEXT_TOKENS`` of context). Used to split a step's energy between the
+        requests in it (docs/simulator.md#ground-truth).
+        """
+        flop_s = 2.0 * self.model.active_params / (self.flops_per_s * self.engine.mfu.value)
+        kv_s = (
+            REFERENCE_CONTEXT_TOKENS
+            * self.kv_bytes_per_token
+            / (self.bandwidth_bps * self.engine.mbu.value)
+        )
+        return float((flop_s + kv_s) / flop_s)
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """A replica decoding a constant batch, prompts prefilled as requests complete.
+
+    Attributes:
+        step_s: Decode step time, seconds.
+        tpot_s: Mean time per output token of one request, seconds (prefill stalls included).
+        output_tokens_per_s: Output tokens per second of the replica.
+        energy_per_output_token_j: Total energy (idle included) per output token, joules.
+        power_w: Mean power of the replica, watts.
+    """
+
+    step_s: float
+    tpot_s: float
+    output_tokens_per_s: float
+    energy_per_output_token_j: float
+    power_w: float
+
+
+def steady_state(
+    perf: PerfModel, batch: float, input_tokens: float, output_tokens: float
+) -> SteadyState:
+    """Throughput, latency and energy per token of ``perf`` at a steady ``batch``.
+
+    Each running sequence holds on average ``input_tokens + output_tokens / 2`` of context; one
+    prompt of ``input_tokens`` is prefilled for every ``output_tokens`` tokens generated.
+    """
+    ctx = batch * (input_tokens + output_tokens / 2.0)
+    step = perf.decode_step(batch, ctx)
+    pre = perf.prefill(input_tokens)
+    steps_per_prefill = output_tokens / batch
+    cycle_s = float(step.time_s) * steps_per_prefill + float(pre.time_s)
+    cycle_j = (
+        float(step.dynamic_energy_j) * steps_per_prefill
+        + float(pre.dynamic_energy_j)
+        + perf.idle_power_w * cycle_s
+    )
+    return SteadyState(
+        step_s=float(step.time_s),
+        tpot_s=cycle_s / steps_per_prefill,
+        output_tokens_per_s=output_tokens / cycle_s,
+        energy_per_output_token_j=cycle_j / output_tokens,
+        power_w=cycle_j / cycle_s,
+    )
