@@ -32,6 +32,7 @@ from wattledger.analytics.timeline import (
     attribute_device,
     spread_by_bucket,
 )
+from wattledger.analytics.weights import token_weights
 from wattledger.models.bulk import fetch_arrow
 
 log = logging.getLogger(__name__)
@@ -136,14 +137,19 @@ def attribute_window(
             output_tokens=_f64(sub, "output_tokens"),
         )
         idle_w = _idle_power(info, series, settings.idle_power_quantile)
+        w_p, w_d, _ = token_weights(
+            settings,
+            info.get("hardware_model"),
+            *_main_route(sub),  # type: ignore[arg-type]
+        )
         result = attribute_device(
             series,
             rq,
             t0=t0,
             t1=t_h,
             idle_power_w=idle_w,
-            prefill_weight=settings.prefill_token_weight,
-            decode_weight=settings.decode_token_weight,
+            prefill_weight=w_p,
+            decode_weight=w_d,
         )
         method = "modeled" if _is_modeled(dev_samples) else result.method
         mine = in_window[lo:hi]
@@ -186,6 +192,15 @@ def attribute_window(
         late_or_uncovered=uncovered,
         devices=len(set(req_groups) | set(sample_groups)),
     )
+
+
+def _main_route(requests: pa.Table) -> tuple[str | None, str | None]:
+    """The (model, quantization) serving most of a device's requests."""
+    if requests.num_rows == 0:
+        return None, None
+    counts = requests.group_by(["llm_model", "quantization"]).aggregate([("span_id", "count")])
+    best = max(counts.to_pylist(), key=lambda r: r["span_id_count"])
+    return best["llm_model"], best["quantization"]
 
 
 def _best_sources(samples: pa.Table) -> pa.Table:

@@ -98,6 +98,7 @@ class AnalyticsSettings(BaseModel):
     prefill_token_weight: float = Field(default=0.25, ge=0)
     decode_token_weight: float = Field(default=1.0, gt=0)
     idle_power_quantile: float = Field(default=0.05, ge=0, le=1)
+    token_weights: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
     hardware_usd_per_hour: dict[str, Decimal] = Field(default_factory=dict)
     modeled_j_per_output_token: dict[str, float] = Field(default_factory=dict)

@@ -24,6 +24,7 @@ def requests_in_window(start: dt.datetime, end: dt.datetime) -> sa.Select[tuple]
             r.device_id,
             r.provider,
             r.llm_model,
+            r.quantization,
             epoch_s(r.start_ts).label("start_s"),
             first_token.label("first_token_s"),
             epoch_s(r.end_ts).label("end_s"),
