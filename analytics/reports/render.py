@@ -13,10 +13,11 @@ import base64
 import csv
 import datetime as dt
 import io
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -276,13 +277,14 @@ class RenderedReport:
         self, from_address: str, recipients: list[str], *, domain: str = "wattledger.local"
     ) -> EmailMessage:
         """The MIME message: text + HTML with ``cid:`` charts, and the CSV attached."""
-        cids = {name: make_msgid(idstring=name, domain=domain) for name in self.images}
+        # Short ids keep each header on one line (a folded Content-ID confuses some clients).
+        cids = {name: f"<{name}.{uuid.uuid4().hex[:16]}@{domain}>" for name in self.images}
         msg = EmailMessage()
         msg["Subject"] = self.subject
         msg["From"] = from_address
         msg["To"] = ", ".join(recipients)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
-        msg["Message-ID"] = make_msgid(idstring=f"report-{self.report.week.iso}", domain=domain)
+        msg["Message-ID"] = f"<report-{self.report.week.iso}.{uuid.uuid4().hex[:20]}@{domain}>"
         msg.set_content(self.text)
         msg.add_alternative(
             self.html({name: f"cid:{cid[1:-1]}" for name, cid in cids.items()}), subtype="html"

@@ -146,7 +146,13 @@ def smtp_starttls() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def smtp_tls() -> Iterator[SmtpServer]:
-    """An SMTP server behind implicit TLS (SMTPS) that requires a login."""
-    controller, server = _start(ssl_context=_server_tls(), auth_required=True)
+    """An SMTP server behind implicit TLS (SMTPS) that offers login.
+
+    aiosmtpd counts only STARTTLS as TLS for ``auth_require_tls``, so on an implicit-TLS
+    listener it would never offer AUTH; the whole connection is encrypted here, so allow it
+    (``auth_required`` stays off: aiosmtpd warns about it without STARTTLS). Tests check
+    ``logins`` instead.
+    """
+    controller, server = _start(ssl_context=_server_tls(), auth_require_tls=False)
     yield server
     controller.stop()
