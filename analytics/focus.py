@@ -120,7 +120,7 @@ def _dec(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
 
 
-def charge(row: Mapping[str, Any], self_hosted_name: str = SELF_HOSTED) -> dict[str, Any]:
+def charge(row: Mapping[Any, Any], self_hosted_name: str = SELF_HOSTED) -> dict[str, Any]:
     """One FOCUS row from one :func:`daily_route_charges` row."""
     provider, hardware = row["provider"], row["hardware_model"]
     model, quant = row["llm_model"], row["quantization"]

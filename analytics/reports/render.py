@@ -290,6 +290,7 @@ class RenderedReport:
             self.html({name: f"cid:{cid[1:-1]}" for name, cid in cids.items()}), subtype="html"
         )
         html_part = msg.get_payload()[1]  # type: ignore[index]
+        assert isinstance(html_part, EmailMessage)
         for name, png in self.images.items():
             html_part.add_related(
                 png,

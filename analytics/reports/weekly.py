@@ -115,7 +115,7 @@ class Totals:
     co2e_g: float = 0.0
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Totals:
+    def from_row(cls, row: Mapping[Any, Any]) -> Totals:
         """Build from a query row with the columns of :func:`queries.reports.period_totals`."""
         values: dict[str, Any] = {}
         for name, default in cls().__dict__.items():
@@ -248,7 +248,7 @@ class WeeklyReport:
         return [s for s in self.slos if s.breached]
 
 
-def _route_label(row: Mapping[str, Any]) -> str:
+def _route_label(row: Mapping[Any, Any]) -> str:
     return RouteKey(
         "", row["provider"], row["hardware_model"], row["llm_model"], row["quantization"]
     ).label

@@ -85,7 +85,7 @@ def focus(
             "Parquet is binary and needs a file.", hint="Add --out charges.parquet."
         )
     settings = state(ctx).settings()
-    engine = make_engine(settings.url)
+    engine = make_engine(settings.url, read_only=True)
     try:
         with engine.connect() as conn:
             table = focus_table(conn, first, last, tenant=tenant, self_hosted_name=self_hosted_name)

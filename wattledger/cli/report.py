@@ -79,7 +79,7 @@ def preview(
         raise WattledgerError(f"--format {fmt!r} is not known.", hint="Use html, text or csv.")
     settings = state(ctx).settings()
     wk = _week(week)
-    engine = make_engine(settings.url)
+    engine = make_engine(settings.url, read_only=True)
     try:
         rendered = build_report(
             engine, wk, tenant, slos=settings.analytics.slos, top_n=settings.report.top_n
