@@ -80,7 +80,7 @@ def add_report_job(
     clock: Callable[[], dt.datetime] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> Job | None:
-    """Add the weekly report job to ``scheduler``; None when no recipients are configured.
+    """Add the weekly report job to ``scheduler``; None without recipients or an SMTP host.
 
     Args:
         scheduler: An APScheduler 3 scheduler (``wattledger serve``'s ``BackgroundScheduler``).
@@ -94,6 +94,9 @@ def add_report_job(
     analytics = None if isinstance(settings, ReportSettings) else settings.analytics
     if not report.recipients:
         log.info("weekly report not scheduled: no [report.recipients] configured")
+        return None
+    if not report.smtp_host:
+        log.warning("weekly report not scheduled: [report] smtp_host is not set")
         return None
     trigger = report_trigger(report)
     job = scheduler.add_job(

@@ -231,7 +231,10 @@ def test_schedule_fires_monday_07_in_the_configured_zone_then_hourly() -> None:
     assert first.astimezone(dt.UTC) == dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
     second = trigger.get_next_fire_time(first, first + dt.timedelta(seconds=1))
     assert second - first == dt.timedelta(hours=1)
-    assert add_report_job(BackgroundScheduler(), None, ReportSettings()) is None  # type: ignore[arg-type]
+    scheduler = BackgroundScheduler()
+    assert add_report_job(scheduler, None, ReportSettings()) is None  # type: ignore[arg-type]
+    assert add_report_job(scheduler, None, settings) is None  # type: ignore[arg-type] # no host
+    assert scheduler.get_jobs() == []
 
 
 def test_root_settings_are_accepted(migrated_url: str, smtp: SmtpServer) -> None:
