@@ -37,12 +37,15 @@ class Fleet:
 
 
 @pytest.fixture(
-    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="session", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def fleet(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
-    """The fleet of :mod:`tests.reports.dataset`, built once per module and backend."""
+    """The fleet of :mod:`tests.reports.dataset`, built once per test session and backend.
+
+    Tests only read it, or record sends under recipient lists and weeks of their own.
+    """
     name = None
     if request.param == "duckdb":
         url = f"duckdb:///{tmp_path_factory.mktemp('fleet')}/warehouse.duckdb"
