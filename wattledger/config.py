@@ -27,6 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from wattledger.analytics.reports.settings import ReportSettings
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.collectors.settings import CollectorSettings
 from wattledger.errors import ConfigError
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
