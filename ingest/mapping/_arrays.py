@@ -200,7 +200,7 @@ def float_column(values: ColumnInput) -> tuple[pa.Array, np.ndarray]:
         if pa.types.is_null(t):
             return pa.nulls(len(arr), pa.float64()), _no_bad(len(arr))
         if pa.types.is_floating(t) or pa.types.is_integer(t):
-            f = arr.cast(pa.float64())
+            f = arr.cast(pa.float64(), safe=False)
             finite = pc.is_finite(f).fill_null(True)
             bad = ~finite.to_numpy(zero_copy_only=False)
             if bad.any():

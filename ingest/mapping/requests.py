@@ -337,7 +337,7 @@ def map_requests(
         chunk_ns, bad = int_column(chunk)
         rej.add(bad, "bad_type", lambda i: f"{row(i)}: {FIRST_CHUNK_TIME} is not an integer")
         delta_ns = pc.subtract(chunk_ns, pa.array(start_ns, pa.int64()))
-        from_event = pc.divide(delta_ns.cast(pa.float64()), 1e9)
+        from_event = pc.divide(delta_ns.cast(pa.float64(), safe=False), 1e9)
         ttft = coalesce(ttft, from_event)
     _nonnegative("time to first token", ttft, rej, row)
 

@@ -11,7 +11,7 @@ metric                   column                  accepted values
 ``hw.power``             ``power_w``             finite, ≥ 0 (W)
 ``hw.energy``            ``energy_counter_j``    finite, ≥ 0 (J, cumulative)
 ``hw.gpu.utilization``   ``utilization_ratio``   0..1; only ``hw.gpu.task`` absent/general
-``hw.gpu.memory.usage``  ``memory_used_bytes``   finite, ≥ 0 (By)
+``hw.gpu.memory.usage``  ``memory_used_bytes``   0 .. 2^62 (By)
 ``hw.temperature``       ``temperature_c``       finite (Cel)
 =======================  ======================  =========================================
 
@@ -63,7 +63,7 @@ METRIC_COLUMNS: dict[str, tuple[str, float | None, float | None]] = {
     sc.HW_POWER: ("power_w", 0.0, None),
     sc.HW_ENERGY: ("energy_counter_j", 0.0, None),
     sc.HW_GPU_UTILIZATION: ("utilization_ratio", 0.0, 1.0),
-    sc.HW_GPU_MEMORY_USAGE: ("memory_used_bytes", 0.0, None),
+    sc.HW_GPU_MEMORY_USAGE: ("memory_used_bytes", 0.0, 2.0**62),
     sc.HW_TEMPERATURE: ("temperature_c", None, None),
 }
 _NODE_KEYS = (sc.HOST_NAME, sc.K8S_NODE_NAME, sc.WL_NODE)

@@ -91,7 +91,7 @@ class _Rows:
         self.rows.append(row)
 
     def decoded(self) -> DecodedSpans:
-        keys: dict[str, None] = {}
+        keys: dict[str, None] = {rq.TRACE_ID: None}
         for r in self.rows:
             keys.update(dict.fromkeys(r))
         return DecodedSpans({k: [r.get(k) for r in self.rows] for k in keys}, len(self.rows))
