@@ -179,6 +179,7 @@ class KeyVerifier:
         self._ttl_s = ttl_s
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
+        self._inflight: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def cached(self, key: str) -> str | None:
@@ -206,6 +207,17 @@ class KeyVerifier:
         if tenant is not None:
             return tenant
         key_id = parse_key(key)
+        with self._lock:
+            if len(self._inflight) > _NEGATIVE_CACHE_MAX:
+                self._inflight.clear()
+            single = self._inflight.setdefault(key, threading.Lock())
+        # One check per key at a time: concurrent requests with a new key wait for the first
+        # check instead of each paying for scrypt.
+        with single:
+            tenant = self.cached(key)
+            return tenant if tenant is not None else self._check(key, key_id)
+
+    def _check(self, key: str, key_id: str) -> str:
         t = ApiKey.__table__
         with self._engine.connect() as conn:
             row = conn.execute(
