@@ -53,7 +53,7 @@ from wattledger.migrations import runner
 from wattledger.models import make_engine
 
 SPANS_PER_BODY = 512
-BATCH_MAX_ROWS = 100_000  # the writer's default batch size
+BATCH_MAX_ROWS = 122_880  # the writer's default batch size
 
 
 class _Capture(SpanExporter):

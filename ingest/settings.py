@@ -20,10 +20,10 @@ class IngestSettings(BaseModel):
         spool_dir: Directory of the write-ahead spool (default ``<data_dir>/spool/ingest``).
             A 2xx answer means the batch is fsynced here or committed to the warehouse.
         spool_segment_bytes: Size at which a spool segment file is closed and a new one begun.
-        batch_max_rows: Most rows the writer puts in one warehouse transaction.
-        flush_interval_s: Longest an accepted row waits for its batch to fill (half of
-            ``batch_max_rows``) before it is written. Bigger batches write faster; the data is
-            already safe in the spool meanwhile.
+        batch_max_rows: Most rows the writer puts in one warehouse transaction (default: one
+            DuckDB row group, which DuckDB writes straight into the file).
+        flush_interval_s: Longest an accepted row waits for its batch to fill before it is
+            written. Bigger batches write much faster; the rows are already safe in the spool.
         max_queue_rows: Rows accepted but not yet in the warehouse above which new requests get
             429 with ``Retry-After``.
         retry_after_s: Seconds sent in ``Retry-After`` with 429 and 503 answers.
@@ -45,8 +45,8 @@ class IngestSettings(BaseModel):
     insecure_no_auth: bool = False
     spool_dir: Path | None = None
     spool_segment_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
-    batch_max_rows: int = Field(default=100_000, gt=0)
-    flush_interval_s: float = Field(default=0.5, ge=0)
+    batch_max_rows: int = Field(default=122_880, gt=0)
+    flush_interval_s: float = Field(default=1.0, ge=0)
     max_queue_rows: int = Field(default=250_000, gt=0)
     retry_after_s: int = Field(default=2, ge=1, le=3600)
     checkpoint_interval_s: float = Field(default=10.0, gt=0)

@@ -176,7 +176,7 @@ class Writer:
                 self._queue
                 and not self._stopping
                 and not self._flush_now
-                and self._queued_rows < cfg.batch_max_rows // 2
+                and self._queued_rows < cfg.batch_max_rows
             ):
                 left = self._queue[0].queued_at + cfg.flush_interval_s - time.monotonic()
                 if left <= 0:

@@ -125,7 +125,7 @@ def _every_other(seq: Any, n: int, sentinel: Any, what: str) -> list[Any]:
     if len(seq) != 2 * n:
         raise NotCanonical(f"{what}: {len(seq)} values for {n} spans")
     data, marks = seq[0::2], seq[1::2]
-    if any(m != sentinel for m in marks):
+    if marks.count(sentinel) != n:
         raise NotCanonical(f"{what}: span boundaries do not line up")
     return list(data)
 
@@ -229,18 +229,34 @@ def _first_chunks(events: list[bytes], n: int, need: np.ndarray) -> list[int | N
 
 
 def _resource_columns(resources: list[dict[str, Any]], res_of: np.ndarray) -> dict[str, Any]:
+    """Each resource attribute as a per-span column (the resource's value for its spans)."""
     keys = {k for r in resources for k in r}
-    return {k: [resources[r].get(k) for r in res_of] for k in keys}
+    out: dict[str, Any] = {}
+    for k in keys:
+        per_resource = [r.get(k) for r in resources]
+        kinds = {type(v) for v in per_resource if v is not None}
+        if len(kinds) <= 1 and kinds <= {str, int, float, bool}:
+            try:
+                out[k] = pa.array(per_resource).take(pa.array(res_of))
+                continue
+            except (pa.ArrowInvalid, OverflowError):
+                pass  # e.g. an integer beyond 64 bits
+        # mixed or structured values: plain Python values, converted by the mapping
+        out[k] = [per_resource[r] for r in res_of]
+    return out
 
 
-def _merge(primary: Any, fallback: list[Any]) -> Any:
+def _merge(primary: Any, fallback: Any) -> Any:
     """``primary``'s value where present, else ``fallback``'s (the resource's)."""
-    if isinstance(primary, pa.Array):
-        try:
-            return pc.coalesce(primary, pa.array(fallback, primary.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            primary = primary.to_pylist()
-    return [p if p is not None else f for p, f in zip(primary, fallback, strict=True)]
+    if (
+        isinstance(primary, pa.Array)
+        and isinstance(fallback, pa.Array)
+        and (fallback.type == primary.type or pa.types.is_null(fallback.type))
+    ):
+        return pc.coalesce(primary, fallback.cast(primary.type))
+    p = primary.to_pylist() if isinstance(primary, pa.Array) else primary
+    f = fallback.to_pylist() if isinstance(fallback, pa.Array) else fallback
+    return [a if a is not None else b for a, b in zip(p, f, strict=True)]
 
 
 def decode(body: bytes) -> DecodedSpans:
