@@ -18,6 +18,7 @@ reference decoder, which gives the same columns.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -153,20 +154,32 @@ def _statuses(codes: list[int], n: int) -> np.ndarray:
     return np.where(has, c[np.maximum(prev, 0)], 0)
 
 
+def _pick(items: list[Any], positions: np.ndarray) -> list[Any]:
+    """``items`` at ``positions``, gathered in C."""
+    if len(positions) == 0:
+        return []
+    if len(positions) == 1:
+        return [items[int(positions[0])]]
+    return list(operator.itemgetter(*positions.tolist())(items))
+
+
 def _attribute_columns(kvs: Any, n: int) -> dict[str, Any]:
     keys = list(kvs.key)
-    raw = list(kvs.value)
-    if len(keys) != len(raw):
+    raw_all = list(kvs.value)
+    if len(keys) != len(raw_all):
         raise NotCanonical("attributes without a key or a value")
     codes = pc.index_in(pa.array(keys, pa.string()), value_set=_KEY_SET).fill_null(-1)
-    code = codes.to_numpy(zero_copy_only=False)
-    is_sep = code == 0
-    if int(is_sep.sum()) != n:
+    code_all = codes.to_numpy(zero_copy_only=False)
+    is_sep = code_all == 0
+    separators = np.flatnonzero(is_sep)
+    if len(separators) != n or any(_pick(raw_all, separators)):
         raise NotCanonical("attributes: span boundaries do not line up")
-    span_of = np.cumsum(is_sep) - is_sep
+    span_of_all = np.cumsum(is_sep) - is_sep
+    # From here on only the attributes the mapping reads (a prompt is never even parsed).
+    wanted = np.flatnonzero(code_all > 0)
+    raw = _pick(raw_all, wanted)
+    code, span_of = code_all[wanted], span_of_all[wanted]
     tags, lengths = _raw_offsets(raw)
-    if lengths[is_sep].any():
-        raise NotCanonical("attributes: sentinel misplaced")
     vals = _M["Values"].FromString(b"".join(raw))
     typed: dict[int, tuple[pa.Array, np.ndarray]] = {}
     for tag, (field, arrow_type) in _SCALARS.items():
@@ -184,8 +197,7 @@ def _attribute_columns(kvs: Any, n: int) -> dict[str, Any]:
     if (tags[(lengths > 0)] == 0).any() or not np.isin(tags, [0, *_SCALARS, *_OTHERS]).all():
         raise NotCanonical("attribute values of unknown type")
 
-    wanted = np.flatnonzero(code > 0)
-    order = wanted[np.argsort(code[wanted], kind="stable")]
+    order = np.argsort(code, kind="stable")
     bounds = np.searchsorted(code[order], np.arange(1, len(_KEYS) + 1))
     columns: dict[str, Any] = {}
     for j in range(1, len(_KEYS)):
