@@ -22,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -174,7 +175,9 @@ class KeyVerifier:
         clock: Monotonic seconds (injectable for tests).
     """
 
-    def __init__(self, engine: Engine, ttl_s: float, clock: object = time.monotonic) -> None:
+    def __init__(
+        self, engine: Engine, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._engine = engine
         self._ttl_s = ttl_s
         self._clock = clock
@@ -190,7 +193,7 @@ class KeyVerifier:
         """
         with self._lock:
             e = self._cache.get(key)
-        if e is None or self._clock() - e.checked_at > self._ttl_s:  # type: ignore[operator]
+        if e is None or self._clock() - e.checked_at > self._ttl_s:
             return None
         if e.tenant is None:
             raise AuthError("the API key is unknown, wrong or revoked")
@@ -243,7 +246,7 @@ class KeyVerifier:
         with self._lock:
             if tenant is None and len(self._cache) >= _NEGATIVE_CACHE_MAX:
                 self._cache = {k: v for k, v in self._cache.items() if v.tenant is not None}
-            self._cache[key] = _Entry(tenant, key_hash, self._clock())  # type: ignore[arg-type]
+            self._cache[key] = _Entry(tenant, key_hash, self._clock())
 
     def _touch(self, key_id: str) -> None:
         t = ApiKey.__table__

@@ -49,7 +49,7 @@ def max_lengths(table: Table) -> dict[str, int]:
     return {
         c.name: int(c.type.length)
         for c in table.columns
-        if isinstance(c.type, String) and getattr(c.type, "length", None)
+        if isinstance(c.type, String) and c.type.length is not None
     }
 
 

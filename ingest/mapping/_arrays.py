@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-ColumnInput = Sequence[Any] | pa.Array | pa.ChunkedArray
+ColumnInput: TypeAlias = Sequence[Any] | pa.Array | pa.ChunkedArray
 
 _INT64_MAX = 2**63 - 1
 

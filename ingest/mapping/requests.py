@@ -88,6 +88,12 @@ _FLOATS: dict[str, tuple[str, ...]] = {
     "itl_max_s": (sc.WL_ITL_MAX_S,),
     "quality_score": (sc.WL_QUALITY_SCORE,),
 }
+_OTHER_STRING_KEYS: dict[str, tuple[str, ...]] = {
+    "service": (RESOURCE_SERVICE_NAME,),
+    "operation": (sc.GEN_AI_OPERATION_NAME, LLM_REQUEST_TYPE),
+    "provider": (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.SERVER_ADDRESS),
+    "llm_model": (sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL),
+}
 _TTFT_KEYS = (sc.WL_TTFT_S, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
 _PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM)
 _MODEL_KEYS = (sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL)
@@ -387,14 +393,9 @@ def map_requests(
         tokens = out[name]
         out[name] = pa.repeat(0, n).cast(pa.int64()) if tokens is None else tokens.fill_null(0)
     for column, arr in out.items():
-        keys = _STRINGS.get(column) or {
-            "service": (RESOURCE_SERVICE_NAME,),
-            "operation": _OPERATION_KEYS,
-            "provider": _PROVIDER_KEYS + (sc.SERVER_ADDRESS,),
-            "llm_model": _MODEL_KEYS,
-        }.get(column)
-        if keys:
-            _check_length(column, arr, keys, rej, row)
+        names = _STRINGS.get(column) or _OTHER_STRING_KEYS.get(column)
+        if names:
+            _check_length(column, arr, names, rej, row)
 
     table = _assemble(out, n).filter(pa.array(genai & ~rej.mask))
     return MappedRequests(

@@ -59,7 +59,7 @@ def resource_values(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def first_chunk_ns(events: Iterable[tuple[int, str]]) -> int | None:
+def first_chunk_ns(events: Iterable[tuple[int, Any]]) -> int | None:
     """Time of the earliest completion-chunk event, ns; None when there is none."""
     times = [t for t, name in events if name == sc.EVENT_COMPLETION_CHUNK and t]
     return min(times) if times else None
@@ -79,7 +79,7 @@ class _Rows:
         attrs: dict[str, Any],
         resource: dict[str, Any],
         scope: str | None,
-        events: Iterable[tuple[int, str]],
+        events: Iterable[tuple[int, Any]],
     ) -> None:
         row = dict(resource)
         row.update((k, v) for k, v in attrs.items() if k in WANTED and v is not None)

@@ -20,6 +20,13 @@ _REQUESTS, _SAMPLES, _DEVICES = "wl_in_requests", "wl_in_samples", "wl_in_device
 _statements: Statements | None = None
 
 
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under ``conn`` (duckdb's or psycopg's), inside its transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw
+
+
 def _sql(conn: Connection) -> Statements:
     global _statements
     if _statements is None:
@@ -34,7 +41,7 @@ def _count(result: Any) -> int:
 
 def insert_requests(conn: Connection, table: pa.Table) -> int:
     """Insert ``table`` into ``inference_requests`` skipping known keys; rows written."""
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     sql = _sql(conn)
     raw.register(_REQUESTS, table)
     try:
@@ -46,7 +53,7 @@ def insert_requests(conn: Connection, table: pa.Table) -> int:
 
 def insert_samples(conn: Connection, samples: pa.Table, devices: pa.Table) -> tuple[int, int]:
     """Upsert ``devices`` then insert ``samples`` skipping known keys; (samples, devices)."""
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     sql = _sql(conn)
     raw.register(_DEVICES, devices)
     raw.register(_SAMPLES, samples)
@@ -61,4 +68,4 @@ def insert_samples(conn: Connection, samples: pa.Table, devices: pa.Table) -> tu
 
 def checkpoint(conn: Connection) -> None:
     """Move the write-ahead log into the database file (``CHECKPOINT``)."""
-    conn.connection.driver_connection.execute("CHECKPOINT")
+    _driver(conn).execute("CHECKPOINT")

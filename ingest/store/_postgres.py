@@ -9,6 +9,7 @@ writes every string quoted.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -22,6 +23,13 @@ _statements: Statements | None = None
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
+def _driver(conn: Connection) -> Any:
+    """The DBAPI connection under ``conn`` (duckdb's or psycopg's), inside its transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw
+
+
 def _sql(conn: Connection) -> Statements:
     global _statements
     if _statements is None:
@@ -30,7 +38,7 @@ def _sql(conn: Connection) -> Statements:
 
 
 def _copy(conn: Connection, stage: str, like: Table, table: pa.Table) -> None:
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     names = ", ".join(c.name for c in like.columns)
     buf = io.BytesIO()
     pacsv.write_csv(table.select([c.name for c in like.columns]), buf, _CSV)
@@ -45,7 +53,7 @@ def _copy(conn: Connection, stage: str, like: Table, table: pa.Table) -> None:
 
 
 def _run(conn: Connection, sql: str) -> int:
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     with raw.cursor() as cur:
         cur.execute(sql)
         return max(cur.rowcount, 0)

@@ -32,7 +32,8 @@ def _tenant(url: str, key: str) -> str:
         engine.dispose()
 
 
-def test_keys_create_list_revoke(db_url: str) -> None:
+def test_keys_create_list_revoke(duckdb_url: str) -> None:
+    db_url = duckdb_url  # the functions underneath run on both backends in test_ingest_spool_auth
     runner.upgrade(db_url)
     r = run(
         "--database-url", db_url, "keys", "create", "--tenant", "acme", "--label", "prod", "--json"

@@ -317,3 +317,51 @@ def test_health_readiness_and_prometheus_metrics(serve, key):
     text = httpx.get(server.url + "/metrics").text
     assert 'wattledger_ingest_requests_total{code="400",path="/v1/traces"} 1.0' in text
     assert "wattledger_ingest_queue_rows 0.0" in text
+
+
+def test_a_writer_behind_gets_429_with_retry_after(serve, engine, key):
+    server = serve(max_queue_rows=3, flush_interval_s=30, batch_max_rows=1_000_000, retry_after_s=7)
+    body = protobuf_body(
+        make_spans([{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "x"}] * 5)
+    )
+    assert post(server.url, "/v1/traces", body, key).status_code == 200  # queued, 5 rows
+    r = post(server.url, "/v1/traces", body, key)
+    assert r.status_code == 429 and r.headers["retry-after"] == "7"
+    server.flush()  # the writer catches up ...
+    assert post(server.url, "/v1/traces", body, key).status_code == 200  # ... and it is open
+    server.flush()
+    assert rows(engine, "SELECT count(*) AS n FROM inference_requests") == [{"n": 5}]
+
+
+def test_duckdb_readers_in_the_process_are_not_locked_out(duckdb_url, tmp_path):
+    from ingest_helpers import RunningServer, add_key, settings_for
+
+    from wattledger.ingest import IngestService
+    from wattledger.migrations import runner
+    from wattledger.models import make_engine
+
+    runner.upgrade(duckdb_url)
+    engine = make_engine(duckdb_url)
+    key = add_key(engine)
+    body = protobuf_body(
+        make_spans([{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "x"}] * 3)
+    )
+    settings = settings_for(duckdb_url, tmp_path, checkpoint_interval_s=0.05)
+    try:
+        with RunningServer(IngestService(settings, engine)) as server:
+            count = "SELECT count(*) FROM inference_requests"
+            with engine.connect() as reader:
+                with reader.begin():  # a reader holding a snapshot, as a dashboard query does
+                    assert reader.exec_driver_sql(count).scalar() == 0
+                    assert post(server.url, "/v1/traces", body, key).status_code == 200
+                    server.flush()  # the writer commits meanwhile
+                    assert reader.exec_driver_sql(count).scalar() == 0
+                assert reader.exec_driver_sql(count).scalar() == 3
+            import time
+
+            deadline = time.monotonic() + 10  # a deferred checkpoint then frees the spool
+            while server.service.spool.pending_records and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.service.spool.pending_records == 0
+    finally:
+        engine.dispose()
