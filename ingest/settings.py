@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class IngestSettings(BaseModel):
-    """How ``wattledger ingest serve`` listens and authenticates.
+    """How ``wattledger ingest serve`` listens, authenticates, buffers and writes.
 
     Attributes:
         host: Interface to bind. Keep 127.0.0.1 unless a proxy or collector fronts it.
         port: TCP port; 4318 is the OTLP/HTTP default.
-        max_body_bytes: Largest accepted request body after decompression; larger gets 413.
-        insecure_no_auth: Accept data without an API key. For local demos only.
+        max_body_bytes: Largest accepted request body, bytes, checked both as received and
+            after decompression; larger gets 413.
+        insecure_no_auth: Accept data without an API key, stamped with tenant ``default``.
+            For local demos only.
+        spool_dir: Directory of the write-ahead spool (default ``<data_dir>/spool/ingest``).
+            A 2xx answer means the batch is fsynced here or committed to the warehouse.
+        spool_segment_bytes: Size at which a spool segment file is closed and a new one begun.
+        batch_max_rows: Most rows the writer puts in one warehouse transaction (default: one
+            DuckDB row group, which DuckDB writes straight into the file).
+        flush_interval_s: Longest an accepted row waits for its batch to fill before it is
+            written. Bigger batches write much faster; the rows are already safe in the spool.
+        max_queue_rows: Rows accepted but not yet in the warehouse above which new requests get
+            429 with ``Retry-After``.
+        retry_after_s: Seconds sent in ``Retry-After`` with 429 and 503 answers.
+        checkpoint_interval_s: DuckDB only: seconds between checkpoints; spool segments are
+            deleted once a checkpoint has moved their rows into the database file.
+        auth_cache_ttl_s: Seconds a verified (or refused) key is trusted before the key table
+            is read again; a revocation takes effect within this time.
+        decode_threads: Requests decoded at once, off the event loop.
+        provider_hosts: Extra ``host suffix = provider`` pairs, checked before the built-in
+            table, for OpenAI-compatible endpoints (e.g. ``"llm.internal.example" = "vllm"``).
+        stats_log_interval_s: Seconds between the counter summaries written to the log; 0 off.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -21,3 +43,14 @@ class IngestSettings(BaseModel):
     port: int = Field(default=4318, ge=1, le=65535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     insecure_no_auth: bool = False
+    spool_dir: Path | None = None
+    spool_segment_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
+    batch_max_rows: int = Field(default=122_880, gt=0)
+    flush_interval_s: float = Field(default=1.0, ge=0)
+    max_queue_rows: int = Field(default=250_000, gt=0)
+    retry_after_s: int = Field(default=2, ge=1, le=3600)
+    checkpoint_interval_s: float = Field(default=10.0, gt=0)
+    auth_cache_ttl_s: float = Field(default=10.0, ge=0)
+    decode_threads: int = Field(default=4, ge=1, le=64)
+    provider_hosts: dict[str, str] = Field(default_factory=dict)
+    stats_log_interval_s: float = Field(default=60.0, ge=0)

@@ -1,0 +1,1 @@
+"""OTLP-independent mapping: attribute-keyed columns → warehouse rows (Arrow tables)."""

@@ -1,0 +1,320 @@
+"""The writer: one thread that moves accepted batches into the warehouse, in big transactions.
+
+Request handlers decode, map and spool a body, then :meth:`Writer.submit` the mapped tables
+and answer. The writer takes everything queued (up to ``batch_max_rows``), writes it in one
+transaction, and releases the spool records: on PostgreSQL at once, on DuckDB after the next
+``CHECKPOINT``. Under load batches grow by themselves, which is what makes the database fast.
+
+When a write fails because the database is unreachable the batch stays queued and is retried
+with backoff while :attr:`Writer.healthy` is false, so handlers answer 503 and exporters retry.
+A write refused for its *data* (a constraint the mapping should have caught) is split per
+request; a request that still fails is logged and dropped rather than blocking the queue.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from wattledger.ingest.mapping.samples import merge_devices
+from wattledger.ingest.settings import IngestSettings
+from wattledger.ingest.spool import Spool, Ticket
+from wattledger.ingest.store import BatchResult, checkpoint, write_batch
+from wattledger.ingest.telemetry import IngestStats
+
+logger = logging.getLogger(__name__)
+
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class Batch:
+    """The mapped rows of one accepted request, and its spool ticket."""
+
+    ticket: Ticket | None
+    requests: pa.Table | None = None
+    samples: pa.Table | None = None
+    devices: pa.Table | None = None
+    rows: int = field(init=False)
+    queued_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.rows = sum(
+            t.num_rows for t in (self.requests, self.samples, self.devices) if t is not None
+        )
+
+
+def _is_data_error(e: BaseException) -> bool:
+    """True when the database refused the rows themselves (retrying cannot help)."""
+    if isinstance(e, sa.exc.IntegrityError | sa.exc.DataError):
+        return True
+    names = {c.__name__ for c in type(e).__mro__}
+    # duckdb and psycopg raise their own classes when called directly
+    return bool(
+        names
+        & {
+            "ConstraintException",
+            "ConversionException",
+            "IntegrityError",
+            "DataError",
+            "InvalidInputException",
+            "OutOfRangeException",
+        }
+    )
+
+
+class Writer:
+    """Batches queued rows into warehouse transactions on a background thread."""
+
+    def __init__(
+        self, engine: Engine, spool: Spool | None, settings: IngestSettings, stats: IngestStats
+    ) -> None:
+        self._engine = engine
+        self._spool = spool
+        self._settings = settings
+        self._stats = stats
+        self._duckdb = engine.dialect.name == "duckdb"
+        self._queue: collections.deque[Batch] = collections.deque()
+        self._cond = threading.Condition()
+        self._queued_rows = 0
+        self._in_flight = 0
+        self._stopping = False
+        self._flush_now = False
+        self._thread: threading.Thread | None = None
+        self._unreleased: list[Ticket] = []
+        self._last_checkpoint = time.monotonic()
+        self.healthy = False
+        self.last_error: str | None = None
+
+    # -- handler side -------------------------------------------------------------------------
+
+    @property
+    def queued_rows(self) -> int:
+        """Rows accepted but not yet committed."""
+        return self._queued_rows + self._in_flight
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch (already spooled) for writing."""
+        with self._cond:
+            self._queue.append(batch)
+            self._queued_rows += batch.rows
+            self._stats.queue_rows.set(self.queued_rows)
+            self._cond.notify()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until everything submitted is committed; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            self._flush_now = True
+            self._cond.notify_all()
+            while self._queue or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread (probing the database first)."""
+        self.probe()
+        self._thread = threading.Thread(
+            target=self._run, name="wattledger-ingest-writer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued (within ``timeout_s``), checkpoint, and stop the thread.
+
+        Rows not written in time stay in the spool and are replayed at the next start.
+        """
+        self.wait_idle(timeout_s)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, timeout_s))
+        self._checkpoint(force=True)
+
+    def probe(self) -> bool:
+        """Check the database with ``SELECT 1``; updates :attr:`healthy`."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as e:  # noqa: BLE001 - any failure means "not reachable now"
+            self._set_health(False, e)
+            return False
+        self._set_health(True, None)
+        return True
+
+    def _set_health(self, ok: bool, error: BaseException | None) -> None:
+        if ok and not self.healthy:
+            logger.info("warehouse reachable; writing")
+        if not ok and (self.healthy or self.last_error is None):
+            logger.warning("warehouse unreachable, answering 503 until it is back: %s", error)
+        self.healthy = ok
+        self.last_error = None if ok else str(error).splitlines()[0] if error else "unknown"
+        self._stats.database_up.set(1 if ok else 0)
+
+    # -- writer thread ------------------------------------------------------------------------
+
+    def _take(self) -> list[Batch]:
+        """Wait for work, let a batch grow for up to ``flush_interval_s``, then take it."""
+        cfg = self._settings
+        with self._cond:
+            if not self._queue and not self._stopping:
+                self._cond.wait(0.2)
+            while (
+                self._queue
+                and not self._stopping
+                and not self._flush_now
+                and self._queued_rows < cfg.batch_max_rows
+            ):
+                left = self._queue[0].queued_at + cfg.flush_interval_s - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            items: list[Batch] = []
+            rows = 0
+            while self._queue and (not items or rows + self._queue[0].rows <= cfg.batch_max_rows):
+                b = self._queue.popleft()
+                items.append(b)
+                rows += b.rows
+            self._queued_rows -= rows
+            self._in_flight = rows
+            if not self._queue:
+                self._flush_now = False
+            return items
+
+    def _run(self) -> None:
+        attempt = 0
+        pending: list[Batch] = []
+        while True:
+            if not pending:
+                pending = self._take()
+            if not pending:
+                with self._cond:
+                    if self._stopping:
+                        return
+                self._checkpoint()
+                if not self.healthy:
+                    self.probe()
+                continue
+            if not self._attempt(pending):
+                with self._cond:
+                    if self._stopping:
+                        return  # left in the spool for the next start
+                time.sleep(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            self._done(pending)
+            pending = []
+            self._checkpoint()
+
+    def _attempt(self, batches: list[Batch]) -> bool:
+        """Write ``batches``; False when the database is unreachable (retry them later)."""
+        try:
+            try:
+                self._write(batches)
+            except Exception as e:
+                if not _is_data_error(e):
+                    raise
+                self._isolate(batches, e)
+        except Exception as e:  # noqa: BLE001 - unreachable: retry (writes are idempotent)
+            self._stats.write_failures.inc()
+            self._set_health(False, e)
+            return False
+        return True
+
+    def _done(self, batches: list[Batch]) -> None:
+        tickets = [b.ticket for b in batches if b.ticket is not None]
+        if self._duckdb:
+            self._unreleased.extend(tickets)
+        elif self._spool is not None:
+            self._spool.release(tickets)
+        with self._cond:
+            self._in_flight = 0
+            self._stats.queue_rows.set(self.queued_rows)
+            self._cond.notify_all()
+
+    def _write(self, batches: list[Batch]) -> None:
+        requests = _concat([b.requests for b in batches])
+        samples = _concat([b.samples for b in batches])
+        devices = [b.devices for b in batches if b.devices is not None and b.devices.num_rows]
+        merged = merge_devices(devices) if devices else None
+        started = time.perf_counter()
+        with self._engine.connect() as conn:
+            try:
+                with conn.begin():
+                    result = write_batch(conn, requests, samples, merged)
+            except Exception:
+                if not conn.invalidated:
+                    try:
+                        conn.invalidate()  # a broken connection must not go back to the pool
+                    except Exception:  # noqa: BLE001
+                        logger.debug("could not invalidate connection", exc_info=True)
+                raise
+        self._stats.write_seconds.observe(time.perf_counter() - started)
+        self._set_health(True, None)
+        self._count(result)
+
+    def _count(self, result: BatchResult) -> None:
+        s = self._stats
+        s.written.labels(signal="traces").inc(result.requests.written)
+        s.duplicates.labels(signal="traces").inc(result.requests.duplicates)
+        s.written.labels(signal="metrics").inc(result.samples.written)
+        s.duplicates.labels(signal="metrics").inc(result.samples.duplicates)
+
+    def _isolate(self, batches: list[Batch], error: BaseException) -> None:
+        if len(batches) == 1:
+            logger.error(
+                "the warehouse refused a batch of %d rows for its data; dropping it "
+                "(this is a bug in the mapping, please report it): %s",
+                batches[0].rows,
+                error,
+            )
+            self._stats.rejected.labels(signal="traces", reason="write_refused").inc(
+                batches[0].requests.num_rows if batches[0].requests is not None else 0
+            )
+            return
+        for b in batches:
+            try:
+                self._write([b])
+            except Exception as e:  # noqa: BLE001
+                if not _is_data_error(e):
+                    raise
+                self._isolate([b], e)
+
+    def _checkpoint(self, force: bool = False) -> None:
+        if not self._duckdb or not self._unreleased:
+            return
+        if not force and time.monotonic() - self._last_checkpoint < (
+            self._settings.checkpoint_interval_s
+        ):
+            return
+        self._last_checkpoint = time.monotonic()
+        try:
+            with self._engine.connect() as conn:
+                checkpoint(conn)
+        except Exception as e:  # noqa: BLE001 - e.g. other transactions active: try later
+            logger.debug("checkpoint deferred: %s", e)
+            return
+        if self._spool is not None:
+            self._spool.release(self._unreleased)
+        self._unreleased = []
+
+
+def _concat(tables: list[pa.Table | None]) -> pa.Table | None:
+    present = [t for t in tables if t is not None and t.num_rows]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else pa.concat_tables(present)
