@@ -121,11 +121,19 @@ def _slow(
             continue
         try:
             c = coerce(v)
+        except _Missing:  # NaN: not measured, stored as NULL
+            out.append(None)
+            bad.append(False)
+            continue
         except (ValueError, TypeError, OverflowError):
             c = None
         out.append(c)
         bad.append(c is None)
     return pa.array(out, arrow_type), np.array(bad, dtype=bool)
+
+
+class _Missing(Exception):
+    """A value that means "absent" (NaN), not an invalid one."""
 
 
 def _to_int(v: Any) -> int | None:
@@ -147,6 +155,8 @@ def _to_int(v: Any) -> int | None:
 def _to_float(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
+    if isinstance(v, float) and math.isnan(v):
+        raise _Missing
     if isinstance(v, int | float):
         f = float(v)
     elif isinstance(v, str):
@@ -201,6 +211,11 @@ def float_column(values: ColumnInput) -> tuple[pa.Array, np.ndarray]:
             return pa.nulls(len(arr), pa.float64()), _no_bad(len(arr))
         if pa.types.is_floating(t) or pa.types.is_integer(t):
             f = arr.cast(pa.float64(), safe=False)
+            # NaN means "not measured" (bulk loaders use it for missing values): store NULL.
+            # Infinities are invalid.
+            nan = pc.is_nan(f).fill_null(False)
+            if pc.any(nan).as_py():
+                f = pc.if_else(nan, pa.scalar(None, pa.float64()), f)
             finite = pc.is_finite(f).fill_null(True)
             bad = ~finite.to_numpy(zero_copy_only=False)
             if bad.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -151,7 +152,7 @@ def test_values_of_the_wrong_type_are_coerced_when_exact_else_rejected():
         ({"end_time_unix_nano": [T0 - 1]}, "bad_time"),
         ({"gen_ai.usage.output_tokens": [-1]}, "bad_value"),
         ({"wattledger.quality_score": [1.5]}, "bad_value"),
-        ({"wattledger.ttft_s": [float("nan")]}, "bad_type"),
+        ({"wattledger.ttft_s": [float("inf")]}, "bad_type"),
         ({"gen_ai.request.model": ["x" * 201]}, "too_long"),
     ],
 )
@@ -163,6 +164,21 @@ def test_invalid_rows_are_rejected_whole(change, reason):
     with pytest.raises(ValueError, match="1 of 1 rows are invalid"):
         request_table_from_columns(c, tenant="t")
     assert request_table_from_columns(c, tenant="t", on_invalid="drop").num_rows == 0
+
+
+def test_nan_means_not_measured_and_is_stored_as_null():
+    """Bulk loaders (the simulator) mark missing floats with NaN: NULL, not a rejection."""
+    c = cols(
+        2,
+        **{
+            "wattledger.ttft_s": [float("nan"), 0.25],
+            "wattledger.itl.mean_s": np.array([0.02, np.nan]),
+        },
+    )
+    m = map_requests(c, tenant="t")
+    assert m.rejected == 0
+    assert m.table["ttft_s"].to_pylist() == [None, 0.25]
+    assert m.table["itl_mean_s"].to_pylist() == [0.02, None]
 
 
 def test_non_genai_rows_are_dropped_not_rejected():
