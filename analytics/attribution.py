@@ -32,7 +32,7 @@ from wattledger.analytics.timeline import (
     attribute_device,
     spread_by_bucket,
 )
-from wattledger.analytics.weights import token_weights
+from wattledger.analytics.weights import power_shape, prefill_seconds, token_weights
 from wattledger.models.bulk import fetch_arrow
 
 log = logging.getLogger(__name__)
@@ -129,19 +129,34 @@ def attribute_window(
             counter_j=_f64(dev_samples, "energy_counter_j"),
         )
         sub = reqs.slice(lo, hi - lo)
+        model, quant = _main_route(sub)
+        start_s_dev = _f64(sub, "start_s")
+        first_s_dev = _f64(sub, "first_token_s")
+        prefill = prefill_seconds(info.get("hardware_model"), model, quant)  # type: ignore[arg-type]
+        if prefill is not None:  # queueing is not work: prefill ends at the first token
+            est = prefill(_f64(sub, "input_tokens"))
+            start_s_dev = np.where(
+                first_s_dev > start_s_dev, np.maximum(start_s_dev, first_s_dev - est), start_s_dev
+            )
         rq = Requests(
-            start_s=_f64(sub, "start_s"),
+            start_s=start_s_dev,
             first_token_s=_f64(sub, "first_token_s"),
             end_s=_f64(sub, "end_s"),
             input_tokens=_f64(sub, "input_tokens"),
             output_tokens=_f64(sub, "output_tokens"),
         )
         idle_w = _idle_power(info, series, settings.idle_power_quantile)
-        w_p, w_d, _ = token_weights(
-            settings,
-            info.get("hardware_model"),
-            *_main_route(sub),  # type: ignore[arg-type]
-        )
+        w_p, w_d, _ = token_weights(settings, info.get("hardware_model"), model, quant)  # type: ignore[arg-type]
+        shape = None
+        if sub.num_rows:
+            inp, out = np.median(rq.input_tokens), np.median(rq.output_tokens)
+            shape = power_shape(
+                info.get("hardware_model"),
+                model,
+                quant,
+                float(inp),
+                float(inp + out / 2),  # type: ignore[arg-type]
+            )
         result = attribute_device(
             series,
             rq,
@@ -150,10 +165,12 @@ def attribute_window(
             idle_power_w=idle_w,
             prefill_weight=w_p,
             decode_weight=w_d,
+            power_shape=shape,
         )
         method = "modeled" if _is_modeled(dev_samples) else result.method
         mine = in_window[lo:hi]
-        hour_of = np.clip(((rq.start_s - t0) // HOUR_S).astype(np.int64), 0, n_hours - 1)
+        started = _f64(sub, "start_s")
+        hour_of = np.clip(((started - t0) // HOUR_S).astype(np.int64), 0, n_hours - 1)
         weights = np.where(mine, result.energy_j, 0.0)
         idle_j, unalloc_j = _spread(hour_of, mine, weights, result.idle_j_by_bucket[:n_hours])
         idle_s, _ = _spread(hour_of, mine, result.device_time_s, result.idle_s_by_bucket[:n_hours])

@@ -20,6 +20,7 @@ The method (DESIGN.md "Energy attribution"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,7 @@ def attribute_device(
     decode_weight: float,
     bucket_s: float = 3600.0,
     max_gap_s: float = 30.0,
+    power_shape: Callable[[Array, Array], Array] | None = None,
 ) -> DeviceAttribution:
     """Attribute one device's energy in ``[t0, t1)`` to its requests.
 
@@ -138,6 +140,10 @@ def attribute_device(
         decode_weight: Work per decode token.
         bucket_s: Bucket length for the idle energy breakdown, seconds.
         max_gap_s: Sample intervals longer than this are counted as gaps.
+        power_shape: ``f(decoding, prefilling)`` → relative power above idle of a piece of
+            time with that many requests decoding and prefilling (e.g. from the roofline
+            model). Inside one sample interval, dynamic energy is spread in proportion to it.
+            Default: constant while any request runs.
     """
     n_buckets = max(int(np.ceil((t1 - t0) / bucket_s)), 1)
     st, cum, method, gaps = cumulative_energy(series, max_gap_s)
@@ -161,7 +167,13 @@ def attribute_device(
 
     buckets = t0 + bucket_s * np.arange(n_buckets + 1, dtype=np.float64)
     buckets[-1] = min(buckets[-1], t1)
-    points = np.unique(np.concatenate((buckets, start, first, end, [t0, t1])))
+    # Energy cells: between consecutive samples (and the window's ends). E is only known at
+    # sample times, so a cell's energy above idle is put where the work was inside the cell,
+    # not spread evenly over it: with sparse samples and short requests, the difference is
+    # large.
+    inside = st[(st > t0) & (st < t1)]
+    cells = np.unique(np.concatenate(([t0, t1], inside)))
+    points = np.unique(np.concatenate((cells, buckets, start, first, end)))
     points = points[(points >= t0) & (points <= t1)]
     seg_len = np.diff(points)
 
@@ -172,17 +184,42 @@ def attribute_device(
     np.add.at(delta, np.searchsorted(points, end), -rate_d)
     rate = np.cumsum(delta)[:-1]
     active = rate > scale * 1e-12  # cumsum leaves ~1e-16·scale residue where nothing runs
+    shape = np.ones(points.size - 1)
+    if power_shape is not None and n:
+        counts = np.zeros((2, points.size))
+        real_p = (first > start).astype(np.float64)
+        real_d = (end > first).astype(np.float64)
+        np.add.at(counts[0], np.searchsorted(points, first), real_d)
+        np.add.at(counts[0], np.searchsorted(points, end), -real_d)
+        np.add.at(counts[1], np.searchsorted(points, start), real_p)
+        np.add.at(counts[1], np.searchsorted(points, first), -real_p)
+        running = np.rint(np.cumsum(counts, axis=1)[:, :-1])
+        shape = np.maximum(power_shape(running[0], running[1]), 1e-9)
 
+    cell_len = np.diff(cells)
     if st.size > 1:
-        energy_at = np.interp(points, st, cum)
-        covered = np.clip(np.minimum(points[1:], st[-1]) - np.maximum(points[:-1], st[0]), 0, None)
+        cell_energy = np.maximum(np.diff(np.interp(cells, st, cum)), 0.0)
+        cell_cov = np.clip(np.minimum(cells[1:], st[-1]) - np.maximum(cells[:-1], st[0]), 0, None)
     else:
-        energy_at = np.zeros(points.size)
-        covered = np.zeros(seg_len.size)
-    seg_energy = np.maximum(np.diff(energy_at), 0.0)
-    baseline = idle_power_w * covered
-    dynamic = np.where(active, np.maximum(seg_energy - baseline, 0.0), 0.0)
-    idle = seg_energy - dynamic
+        cell_energy = np.zeros(cell_len.size)
+        cell_cov = np.zeros(cell_len.size)
+    cell_of = np.clip(np.searchsorted(cells, points[:-1], side="right") - 1, 0, cell_len.size - 1)
+    # Within a cell, power above idle is taken as constant while any request runs (decode
+    # steps draw similar power at any batch size): the cell's dynamic energy goes to its active
+    # time; inside each piece it is split among the active requests by work rate.
+    busy = np.where(active, seg_len * shape, 0.0)
+    cell_busy = np.bincount(cell_of, weights=busy, minlength=cell_len.size)
+    has_work = cell_busy > 0
+    cell_dyn = np.where(has_work, np.maximum(cell_energy - idle_power_w * cell_cov, 0.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_busy_s = np.where(has_work, cell_dyn / cell_busy, 0.0)  # dynamic watts when busy
+        per_s = np.where(cell_len > 0, (cell_energy - cell_dyn) / cell_len, 0.0)
+    dynamic = busy * per_busy_s[cell_of]
+    idle = seg_len * per_s[cell_of]
+    seg_energy = dynamic + idle
+    covered = (
+        seg_len * np.where(cell_len > 0, cell_cov / np.where(cell_len > 0, cell_len, 1), 0)[cell_of]
+    )
 
     with np.errstate(divide="ignore", invalid="ignore"):
         g = np.where(active, dynamic / rate, 0.0)

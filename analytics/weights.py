@@ -11,23 +11,62 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
+
+import numpy as np
 
 from wattledger.analytics.settings import AnalyticsSettings
 
 log = logging.getLogger(__name__)
 
 
+def catalog_key(table: dict, name: str) -> str | None:  # type: ignore[type-arg]
+    """The catalog key for ``name``: the key itself, or a model's full name (a Hugging Face id
+    such as ``meta-llama/Llama-3.1-8B-Instruct``), matched case-insensitively."""
+    wanted = name.strip().lower()
+    for key, spec in table.items():
+        full = str(getattr(spec, "name", "")).lower()
+        if wanted in (key.lower(), full) or wanted == full.rsplit("/", 1)[-1]:
+            return str(key)
+    return None
+
+
 @functools.lru_cache(maxsize=256)
-def _roofline_decode_weight(hardware: str, llm_model: str, quantization: str) -> float | None:
+def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-untyped-def]
     from wattledger.collectors.simulate.catalog import load_catalog
     from wattledger.collectors.simulate.perf import PerfModel
     from wattledger.errors import ConfigError
 
-    try:
-        perf = PerfModel.from_catalog(load_catalog(), hardware, llm_model, quantization or "bf16")
-    except ConfigError:  # a route the catalog does not know: use the configured defaults
+    catalog = load_catalog()
+    hw = catalog_key(catalog.devices, hardware)
+    model = catalog_key(catalog.models, llm_model)
+    if hw is None or model is None:
         return None
-    return float(perf.decode_weight())
+    try:
+        return PerfModel.from_catalog(catalog, hw, model, quantization or "bf16")
+    except ConfigError:  # a quantization the catalog does not know: use the defaults
+        return None
+
+
+def _roofline_decode_weight(hardware: str, llm_model: str, quantization: str) -> float | None:
+    perf = _perf(hardware, llm_model, quantization)
+    return None if perf is None else float(perf.decode_weight())
+
+
+def prefill_seconds(
+    hardware: str | None, llm_model: str | None, quantization: str | None
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Roofline prefill time (s) of prompts of n tokens on this route, or None if unknown.
+
+    The time to first token also holds the time a request waited in the queue, when it did no
+    work; attribution places the prefill at the end of that interval.
+    """
+    if not hardware or not llm_model:
+        return None
+    perf = _perf(hardware, llm_model, quantization or "")
+    if perf is None:
+        return None
+    return lambda n: np.asarray(perf.prefill(np.maximum(n, 1.0)).time_s, dtype=np.float64)
 
 
 def token_weights(
@@ -46,3 +85,31 @@ def token_weights(
         if w is not None:
             return 1.0, w, "roofline"
     return settings.prefill_token_weight, settings.decode_token_weight, "default"
+
+
+def power_shape(
+    hardware: str | None,
+    llm_model: str | None,
+    quantization: str | None,
+    input_tokens: float,
+    context_tokens: float,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """Relative power above idle by (requests decoding, requests prefilling), from the roofline.
+
+    Decode steps draw more power as the batch grows; prefill (compute-bound) draws more than
+    small-batch decode. Used to place a sample interval's energy where the device drew it.
+    None when the catalog does not know the route.
+    """
+    if not hardware or not llm_model:
+        return None
+    perf = _perf(hardware, llm_model, quantization or "")
+    if perf is None:
+        return None
+    prefill_w = float(perf.prefill(max(input_tokens, 1.0)).power_above_idle_w)
+
+    def shape(decoding: np.ndarray, prefilling: np.ndarray) -> np.ndarray:
+        b = np.maximum(decoding, 1.0)
+        decode_w = np.asarray(perf.decode_step(b, b * context_tokens).power_above_idle_w)
+        return np.where(prefilling > 0, np.maximum(prefill_w, decode_w), decode_w)
+
+    return shape

@@ -74,9 +74,10 @@ def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-
     catalog = load_catalog()
 
     def pick(name: str, table: dict, kind: str) -> str:  # type: ignore[type-arg]
-        for key in table:
-            if key.lower() == name.lower():
-                return str(key)
+        from wattledger.analytics.weights import catalog_key
+
+        if (key := catalog_key(table, name)) is not None:
+            return key
         raise WattledgerError(
             f"Unknown {kind} {name!r} for the what-if planner.",
             hint=f"Known: {', '.join(sorted(table))}. Add it to the simulator catalog "

@@ -39,6 +39,7 @@ from wattledger.models import (
     EnergyTariff,
     HardwareRate,
     InferenceRequest,
+    PowerSample,
     RequestCost,
     RollupDaily,
     RollupHourly,
@@ -113,10 +114,15 @@ def run_analytics(
             if start is None or start >= now:
                 result.duration_s = time.perf_counter() - started
                 return result
+            with engine.connect() as conn:
+                last = _data_end(conn, start, now)
+            # Windows after the newest data hold nothing to attribute: stop there (the
+            # watermark still moves to ``now``).
+            stop = min(now, floor_hour(last) + dt.timedelta(hours=1)) if last else start
             chunks = []
             cursor = start
-            while cursor < now:
-                chunks.append((cursor, min(cursor + chunk, now)))
+            while cursor < stop:
+                chunks.append((cursor, min(cursor + chunk, stop)))
                 cursor = chunks[-1][1]
             for i, (cs, ce) in enumerate(chunks):
                 with engine.begin() as conn:
@@ -144,6 +150,16 @@ def run_analytics(
             return result
         finally:
             _unlock(lock_conn)
+
+
+def _data_end(conn: Connection, start: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The newest request start or sample time in ``[start, now)``."""
+    ends = [
+        conn.execute(sa.select(sa.func.max(col)).where(col >= start, col < now)).scalar()
+        for col in (InferenceRequest.start_ts, PowerSample.ts)
+    ]
+    found = [e for e in ends if e is not None]
+    return max(found) if found else None
 
 
 def _try_lock(conn: Connection) -> bool:

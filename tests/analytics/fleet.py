@@ -29,7 +29,9 @@ class Req:
     output_tokens: int
     device_id: str | None = "gpu-a"
     provider: str = "vllm"
-    llm_model: str = "llama-3.1-8b"
+    # Not in the simulator catalog: attribution uses the configured defaults, so every joule
+    # here can be worked out on paper (catalog routes get roofline weights; see test_weights).
+    llm_model: str = "hand-llm"
     tenant: str = "acme"
     workload: str = "chat"
     cached_input_tokens: int = 0

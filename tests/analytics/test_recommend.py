@@ -212,7 +212,7 @@ def test_ttft_itl_tradeoff_gets_split_prefill_decode(migrated_url: str) -> None:
     run_analytics(engine, settings, now=T0 + dt.timedelta(hours=1))
     result = run_recommendations(engine, settings, now=T0 + dt.timedelta(hours=1))
     (rec,) = [r for r in result.recommendations if r.kind == "split-prefill-decode"]
-    assert rec.to_route == "prefill:vllm/H100-SXM/llama-3.1-8b + decode:vllm/MI300X/llama-3.1-8b"
+    assert rec.to_route == "prefill:vllm/H100-SXM/hand-llm + decode:vllm/MI300X/hand-llm"
     assert rec.ttft_p95_after_s < 0.25 and rec.itl_p95_after_s < 0.02
     engine.dispose()
 
