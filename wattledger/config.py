@@ -29,6 +29,7 @@ from pydantic_settings import (
 
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.collectors.settings import CollectorSettings
+from wattledger.dashboard.settings import DashboardSettings
 from wattledger.errors import ConfigError
 from wattledger.ingest.settings import IngestSettings
 
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
