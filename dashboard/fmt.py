@@ -12,27 +12,34 @@ J_PER_KWH = 3.6e6
 J_PER_WH = 3600.0
 
 
-def usd(value: Decimal | float | int | None) -> str:
-    """US dollars: ``$1,234.56``; amounts under a dollar keep three significant digits.
+def usd(value: Decimal | float | int | None, *, exact_below: str = "0.0995") -> str:
+    """US dollars: ``$1,234.56``; amounts under ``exact_below`` keep three significant digits.
 
-    ``None`` (not priced, no tokens) reads ``n/a``.
+    ``$0.58``, ``$0.0572``, ``$0.000123``. ``None`` (not priced, no tokens) reads ``n/a``.
+    Prices per 1M tokens pass ``exact_below="9.995"`` (``$0.412``, ``$2.50``).
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     d = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
     sign = "-" if d < 0 else ""
     d = abs(d)
-    if d == 0 or d >= Decimal("0.995"):
+    if d == 0 or d >= Decimal(exact_below):
         return f"{sign}${d.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
-    # Three significant digits, at least cents: $0.58, $0.0042, $0.000123.
-    exponent = max(2, -d.adjusted() + 2)
-    q = d.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
-    return f"{sign}${q:.{exponent}f}"
+    q = d.quantize(Decimal(1).scaleb(d.adjusted() - 2), rounding=ROUND_HALF_UP)
+    text = f"{q:f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{q:.2f}"
+    return f"{sign}${text}"
 
 
 def usd_per_mtok(value: Decimal | float | None) -> str:
     """Cost per one million tokens, e.g. ``$0.412 / 1M tokens``."""
-    return "n/a" if _missing(value) else f"{usd(value)} / 1M tokens"
+    return "n/a" if _missing(value) else f"{usd_mtok(value)} / 1M tokens"
+
+
+def usd_mtok(value: Decimal | float | None) -> str:
+    """A price per 1M tokens: cents from $10 up, else three significant digits."""
+    return usd(value, exact_below="9.995")
 
 
 def _missing(value: object) -> bool:

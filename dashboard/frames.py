@@ -82,7 +82,7 @@ def overview_kpis(cur: Mapping[str, Any], prev: Mapping[str, Any], days: int) ->
         ),
         Kpi(
             "Blended cost per 1M tokens (USD)",
-            fmt.usd(cur["cost_per_mtok_blended_usd"]),
+            fmt.usd_mtok(cur["cost_per_mtok_blended_usd"]),
             fmt.delta_pct(cur["cost_per_mtok_blended_usd"], prev["cost_per_mtok_blended_usd"]),
             f"Fully-loaded spend ÷ (input + output tokens) × 1,000,000; {vs}.",
             "inverse",
