@@ -26,6 +26,8 @@ def require_password(password_hash: str | None) -> None:
         if verify_password(password, password_hash):
             st.session_state[_OK] = True
             st.rerun()
-        st.error("Wrong password. Ask whoever runs this dashboard, or set a new one with "
-                 "`wattledger dashboard hash-password`.")
+        st.error(
+            "Wrong password. Ask whoever runs this dashboard, or set a new one with "
+            "`wattledger dashboard hash-password`."
+        )
     st.stop()

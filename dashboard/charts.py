@@ -22,7 +22,11 @@ def stacked_daily(long: pd.DataFrame, value: str, color: str, title: str) -> alt
             x=_DAY_BAND,
             y=alt.Y(f"{value}:Q", title=title, stack=True),
             color=alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="bottom")),
-            tooltip=[alt.Tooltip("day:T", format="%Y-%m-%d"), color, alt.Tooltip(value, format=",.4f")],
+            tooltip=[
+                alt.Tooltip("day:T", format="%Y-%m-%d"),
+                color,
+                alt.Tooltip(value, format=",.4f"),
+            ],
         )
     )
 
@@ -40,7 +44,7 @@ def daily_line(df: pd.DataFrame, value: str, title: str, fmt: str = ",.4f") -> a
     )
 
 
-def route_scatter(points: pd.DataFrame, latency_title: str) -> alt.LayerChart:
+def route_scatter(points: pd.DataFrame, latency_title: str) -> alt.LayerChart | alt.FacetChart:
     """Cost per 1M tokens vs latency per route, with the Pareto front drawn as a step line."""
     base = alt.Chart(points, height=380)
     dots = base.mark_circle(size=140, opacity=0.85).encode(

@@ -59,12 +59,16 @@ def sidebar() -> None:
     chosen: dict[str, tuple[str, ...]] = {}
     for field, column in FILTER_DIMENSIONS:
         values = sorted(options[column].unique().tolist())
+
+        def show(value: str, field: str = field) -> str:
+            return _show(value, field)
+
         chosen[field] = tuple(
             st.sidebar.multiselect(
                 LABELS[field],
                 values,
                 key=f"filters.{field}",
-                format_func=lambda v, f=field: _show(v, f),
+                format_func=show,
                 placeholder="All",
             )
         )

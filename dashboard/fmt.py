@@ -119,6 +119,6 @@ def delta_pct(current: float | Decimal | None, previous: float | Decimal | None)
 
 
 def route_label(provider: str, hardware_model: str, llm_model: str, quantization: str) -> str:
-    """``provider/hardware/model[@quantization]``, ``hosted`` for hosted APIs (as recommendations)."""
+    """``provider/hardware/model[@quantization]`` (``hosted`` for APIs), as in recommendations."""
     base = f"{provider}/{hardware_model or 'hosted'}/{llm_model}"
     return f"{base}@{quantization}" if quantization else base

@@ -184,7 +184,10 @@ def with_route(df: pd.DataFrame) -> pd.DataFrame:
     out["route"] = [
         fmt.route_label(p, h, m, q)
         for p, h, m, q in zip(
-            out["provider"], out["hardware_model"], out["llm_model"], out["quantization"],
+            out["provider"],
+            out["hardware_model"],
+            out["llm_model"],
+            out["quantization"],
             strict=True,
         )
     ]
@@ -197,7 +200,7 @@ def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.Series:
     on_front = pd.Series(False, index=df.index)
     points = df.loc[valid, [x, y]].astype(float)
     for i, (xi, yi) in points.iterrows():
-        dominated = ((points[x] <= xi) & (points[y] <= yi) & ((points[x] < xi) | (points[y] < yi)))
+        dominated = (points[x] <= xi) & (points[y] <= yi) & ((points[x] < xi) | (points[y] < yi))
         on_front[i] = not dominated.any()
     return on_front
 
@@ -233,15 +236,25 @@ def route_points(routes: pd.DataFrame, latency: str) -> pd.DataFrame:
         fmt.provenance(a, b)
         for a, b in zip(df["energy_measured_j"], df["energy_modeled_j"], strict=True)
     ]
-    return df[["route", "provider", "latency_ms", "cost_per_mtok_usd", "requests", "pareto",
-               "energy_source"]]
+    return df[
+        [
+            "route",
+            "provider",
+            "latency_ms",
+            "cost_per_mtok_usd",
+            "requests",
+            "pareto",
+            "energy_source",
+        ]
+    ]
 
 
 def hardware_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Tokens per joule per hardware (hosted APIs as ``hosted · provider``)."""
     df = money_columns(rows)
     names = [
-        h if h else f"hosted · {p}" for p, h in zip(df["provider"], df["hardware_model"], strict=True)
+        h if h else f"hosted · {p}"
+        for p, h in zip(df["provider"], df["hardware_model"], strict=True)
     ]
     return pd.DataFrame(
         {

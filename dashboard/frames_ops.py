@@ -20,7 +20,7 @@ def _dec(value: Any) -> Decimal:
 
 
 def recommendation_kpis(recs: pd.DataFrame, confidence: float) -> list[Kpi]:
-    """Monthly savings (with summed interval bounds), energy and CO2e of the shown recommendations."""
+    """Monthly savings (with summed interval bounds), energy and CO2e of ``recs``."""
     usd = sum((_dec(v) for v in recs["savings_usd_month"]), Decimal(0))
     low = sum((_dec(v) for v in recs["savings_usd_month_low"]), Decimal(0))
     high = sum((_dec(v) for v in recs["savings_usd_month_high"]), Decimal(0))
@@ -87,8 +87,9 @@ def recommendation_cards(recs: pd.DataFrame, confidence: float) -> list[Recommen
         if r["savings_kg_co2e_month"] is not None and not pd.isna(r["savings_kg_co2e_month"]):
             facts.append(f"CO2e: {r['savings_kg_co2e_month']:,.1f} kg/month")
         if r["samples_from"] is not None and not pd.isna(r["samples_from"]):
-            facts.append(f"samples: {int(r['samples_from']):,} from, "
-                         f"{int(r['samples_to'] or 0):,} to")
+            facts.append(
+                f"samples: {int(r['samples_from']):,} from, {int(r['samples_to'] or 0):,} to"
+            )
         facts.append(f"status: {r['status']}")
         cards.append(
             RecommendationCard(

@@ -83,7 +83,7 @@ class DashboardProcess:
             if self.process.poll() is not None:
                 raise WattledgerError(
                     f"The dashboard exited with code {self.process.returncode} while starting.",
-                    hint="Its messages are above. If the port is taken, pass --port (e.g. --port 8502).",
+                    hint="Its messages are above. If the port is taken, pass e.g. --port 8502.",
                 )
             try:
                 if httpx.get(f"{self.url}/_stcore/health", timeout=2.0).status_code == 200:

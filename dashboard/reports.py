@@ -42,6 +42,9 @@ def run_report(*args: str, timeout_s: float = 120.0) -> CommandResult:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return CommandResult(124, "", f"`wattledger report {' '.join(args)}` took over "
-                             f"{timeout_s:.0f} s and was stopped.")
+        return CommandResult(
+            124,
+            "",
+            f"`wattledger report {' '.join(args)}` took over {timeout_s:.0f} s and was stopped.",
+        )
     return CommandResult(done.returncode, done.stdout, done.stderr)

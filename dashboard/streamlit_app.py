@@ -14,12 +14,21 @@ st.set_page_config(page_title="wattledger", page_icon=":material/bolt:", layout=
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("app_pages/vendors.py", title="Vendors & hardware", icon=":material/memory:",
-            url_path="vendors"),
-    st.Page("app_pages/workloads.py", title="Workloads", icon=":material/speed:",
-            url_path="workloads"),
-    st.Page("app_pages/recommendations.py", title="Recommendations", icon=":material/savings:",
-            url_path="recommendations"),
+    st.Page(
+        "app_pages/vendors.py",
+        title="Vendors & hardware",
+        icon=":material/memory:",
+        url_path="vendors",
+    ),
+    st.Page(
+        "app_pages/workloads.py", title="Workloads", icon=":material/speed:", url_path="workloads"
+    ),
+    st.Page(
+        "app_pages/recommendations.py",
+        title="Recommendations",
+        icon=":material/savings:",
+        url_path="recommendations",
+    ),
     st.Page("app_pages/fleet.py", title="Fleet", icon=":material/dns:", url_path="fleet"),
     st.Page("app_pages/reports.py", title="Reports", icon=":material/mail:", url_path="reports"),
 ]

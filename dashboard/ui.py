@@ -56,8 +56,14 @@ def _column_config(df: pd.DataFrame) -> dict[str, Any]:
             config[name] = st.column_config.NumberColumn(format="%.0f")
         elif "(%)" in name or "(h)" in name:
             config[name] = st.column_config.NumberColumn(format="%.1f")
-        elif name in ("Requests", "Tokens", "Output tokens", "Requests judged",
-                      "Requests within SLO", "Attempts"):
+        elif name in (
+            "Requests",
+            "Tokens",
+            "Output tokens",
+            "Requests judged",
+            "Requests within SLO",
+            "Attempts",
+        ):
             config[name] = st.column_config.NumberColumn(format="localized")
     return config
 

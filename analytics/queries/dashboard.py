@@ -35,6 +35,7 @@ FILTER_DIMENSIONS = (
     ("llm_models", "llm_model"),
 )
 ROUTE_COLUMNS = ("provider", "hardware_model", "llm_model", "quantization")
+_Rollup = type[RollupHourly] | type[RollupDaily]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class RollupFilter:
         return tuple(getattr(self, field) for field, _ in FILTER_DIMENSIONS)
 
 
-def _where(table: type, f: RollupFilter) -> list[sa.ColumnElement[bool]]:
+def _where(table: _Rollup, f: RollupFilter) -> list[sa.ColumnElement[bool]]:
     conds = [table.bucket_start >= f.start, table.bucket_start < f.end]
     for field, column in FILTER_DIMENSIONS:
         values = getattr(f, field)
@@ -85,7 +86,7 @@ def _money_sum(column: sa.ColumnElement) -> sa.ColumnElement:
     return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), Money)
 
 
-def _measures(t: type) -> list[sa.ColumnElement]:
+def _measures(t: _Rollup) -> list[sa.ColumnElement]:
     """Sums over rollup rows plus the ratios finance quotes, each labelled with its unit."""
     tokens = sa.func.sum(t.input_tokens + t.output_tokens)
     energy = sa.func.sum(t.energy_measured_j + t.energy_modeled_j + t.idle_energy_j)
@@ -145,7 +146,7 @@ def spend_by_service(f: RollupFilter) -> sa.Select[tuple]:
     )
 
 
-def _weighted(column: sa.ColumnElement, weight: sa.ColumnElement) -> sa.ColumnElement[float]:
+def _weighted(column: sa.ColumnElement, weight: sa.ColumnElement) -> sa.ColumnElement:
     """Request-weighted mean of an hourly quantile, over the hours that have one."""
     known = column.is_not(None)
     num = sa.func.sum(sa.case((known, column * weight), else_=None))
@@ -153,7 +154,7 @@ def _weighted(column: sa.ColumnElement, weight: sa.ColumnElement) -> sa.ColumnEl
     return sa.cast(num, sa.Double) / sa.func.nullif(sa.cast(den, sa.Double), 0.0)
 
 
-def _latency(t: type) -> list[sa.ColumnElement]:
+def _latency(t: _Rollup) -> list[sa.ColumnElement]:
     w = t.requests
     return [
         _weighted(t.ttft_p50_s, w).label("ttft_p50_s"),
@@ -186,12 +187,7 @@ def hardware_efficiency(f: RollupFilter) -> sa.Select[tuple]:
     """Per provider × hardware model: output tokens per joule with its energy by provenance."""
     t = RollupDaily
     keys = (t.provider, t.hardware_model)
-    return (
-        sa.select(*keys, *_measures(t))
-        .where(*_where(t, f))
-        .group_by(*keys)
-        .order_by(*keys)
-    )
+    return sa.select(*keys, *_measures(t)).where(*_where(t, f)).group_by(*keys).order_by(*keys)
 
 
 def workload_slo(f: RollupFilter) -> sa.Select[tuple]:

@@ -18,15 +18,19 @@ def render() -> None:
     runs = data.report_runs()
     st.subheader("Past weekly reports")
     if runs.empty:
-        st.info("No weekly report has been sent yet. `wattledger serve` sends one every "
-                "Monday once `[report]` recipients and SMTP are configured.",
-                icon=":material/mail:")
+        st.info(
+            "No weekly report has been sent yet. `wattledger serve` sends one every "
+            "Monday once `[report]` recipients and SMTP are configured.",
+            icon=":material/mail:",
+        )
     else:
         ui.table(frames_ops.report_table(runs), "reports.runs", "wattledger-reports.csv")
     st.subheader("This week's report")
     if not reports.report_command_available():
-        st.info("This installation has no `wattledger report` command yet, so reports cannot "
-                "be previewed or sent from here.")
+        st.info(
+            "This installation has no `wattledger report` command yet, so reports cannot "
+            "be previewed or sent from here."
+        )
         return
     if st.button("Preview", key="reports.preview", icon=":material/visibility:"):
         result = reports.run_report("preview")
@@ -36,10 +40,8 @@ def render() -> None:
             components.html(result.stdout, height=700, scrolling=True)
         else:
             st.code(result.stdout, language=None)
-    confirm = st.checkbox("Yes, email the report to its recipients now",
-                          key="reports.confirm_send")
-    if st.button("Send now", key="reports.send_now", disabled=not confirm,
-                 icon=":material/send:"):
+    confirm = st.checkbox("Yes, email the report to its recipients now", key="reports.confirm_send")
+    if st.button("Send now", key="reports.send_now", disabled=not confirm, icon=":material/send:"):
         result = reports.run_report("send")
         if result.ok:
             st.success("Sent. " + (result.stderr or result.stdout).strip())

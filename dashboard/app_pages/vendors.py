@@ -19,20 +19,25 @@ def render() -> None:
     if routes.empty:
         ui.nothing_matches("routes")
         return
-    st.caption("A route is provider × hardware × model × quantization. Cost is fully loaded "
-               "(API price, hardware time, energy and idle share); latency is the "
-               "request-weighted mean of hourly p95s.")
-    metric = st.segmented_control("Latency", list(LATENCY), default="p95 TTFT (ms)",
-                                  key="vendors.latency")
+    st.caption(
+        "A route is provider × hardware × model × quantization. Cost is fully loaded "
+        "(API price, hardware time, energy and idle share); latency is the "
+        "request-weighted mean of hourly p95s."
+    )
+    metric = st.segmented_control(
+        "Latency", list(LATENCY), default="p95 TTFT (ms)", key="vendors.latency"
+    )
     points = frames.route_points(routes, LATENCY[metric or "p95 TTFT (ms)"])
     st.subheader("Cost vs latency, with the Pareto front")
     if points.empty:
         st.info("No route has both a cost per token and a latency in this period.")
     else:
-        st.altair_chart(charts.route_scatter(points, metric or "p95 TTFT (ms)"),
-                        key="vendors.scatter")
-        st.caption("Routes on the dashed line are not beaten on both cost and latency by any "
-                   "other route.")
+        st.altair_chart(
+            charts.route_scatter(points, metric or "p95 TTFT (ms)"), key="vendors.scatter"
+        )
+        st.caption(
+            "Routes on the dashed line are not beaten on both cost and latency by any other route."
+        )
     ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv")
     st.subheader("Tokens per joule by hardware")
     ui.provenance_note()

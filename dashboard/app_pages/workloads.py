@@ -27,33 +27,49 @@ def render() -> None:
     slos = data.settings().analytics.slos
     table = frames.workload_table(rows, slos)
     judged, met = int(rows["slo_judged_requests"].sum()), int(rows["slo_met_requests"].sum())
-    st.metric("SLO compliance, all workloads with an SLO (%)",
-              fmt.pct(met / judged if judged else None),
-              help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's TTFT "
-              "and ITL objectives (measured per request).")
+    st.metric(
+        "SLO compliance, all workloads with an SLO (%)",
+        fmt.pct(met / judged if judged else None),
+        help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's TTFT "
+        "and ITL objectives (measured per request).",
+    )
     if not slos:
-        st.info("No workload has an SLO. Add one under `[analytics.slos.<workload>]` "
-                "(`ttft_p95_s`, `itl_p95_s`) in wattledger.toml to track compliance.")
+        st.info(
+            "No workload has an SLO. Add one under `[analytics.slos.<workload>]` "
+            "(`ttft_p95_s`, `itl_p95_s`) in wattledger.toml to track compliance."
+        )
     ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
     st.subheader("Latency distribution")
     left, right = st.columns(2)
-    workload = left.selectbox("Workload", rows["workload"].tolist(), key="workloads.workload",
-                              format_func=lambda w: w or "(none)")
+    workload = left.selectbox(
+        "Workload",
+        rows["workload"].tolist(),
+        key="workloads.workload",
+        format_func=lambda w: w or "(none)",
+    )
     metric = right.selectbox("Quantity", list(METRICS), key="workloads.metric")
     column, slo_attr = METRICS[metric]
     slo = slos.get(workload)
     target = getattr(slo, slo_attr) if slo is not None and slo_attr else None
     hours = frames.latency_long(data.latency_hours(f))
     hours = hours[hours["workload"] == workload]
-    st.caption("Each value is one hour of one route (rollups keep hourly quantiles, not "
-               "single requests). The red line is the workload's SLO.")
-    st.altair_chart(charts.latency_box(hours, column, metric, target * 1000 if target else None),
-                    key="workloads.box")
-    st.altair_chart(charts.latency_lines(hours, column, metric,
-                                         target * 1000 if target else None),
-                    key="workloads.lines")
-    ui.table(hours.rename(columns={"bucket_start": "Hour (UTC)"}), "workloads.hours",
-             "wattledger-latency-hourly.csv")
+    st.caption(
+        "Each value is one hour of one route (rollups keep hourly quantiles, not "
+        "single requests). The red line is the workload's SLO."
+    )
+    st.altair_chart(
+        charts.latency_box(hours, column, metric, target * 1000 if target else None),
+        key="workloads.box",
+    )
+    st.altair_chart(
+        charts.latency_lines(hours, column, metric, target * 1000 if target else None),
+        key="workloads.lines",
+    )
+    ui.table(
+        hours.rename(columns={"bucket_start": "Hour (UTC)"}),
+        "workloads.hours",
+        "wattledger-latency-hourly.csv",
+    )
 
 
 render()

@@ -46,7 +46,9 @@ def _fresh_streamlit_caches() -> Iterator[None]:
 def point_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str | None = None) -> None:
     """Make the dashboard read ``data_dir`` (its snapshot) with the test configuration."""
     monkeypatch.setenv("WATTLEDGER_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("WATTLEDGER_DATABASE_URL", url or f"duckdb:///{data_dir / 'wattledger.duckdb'}")
+    monkeypatch.setenv(
+        "WATTLEDGER_DATABASE_URL", url or f"duckdb:///{data_dir / 'wattledger.duckdb'}"
+    )
     config = data_dir / "wattledger.toml"
     if config.is_file():
         monkeypatch.setenv("WATTLEDGER_CONFIG", str(config))

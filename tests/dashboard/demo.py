@@ -92,9 +92,7 @@ def _requests(rng: np.random.Generator) -> pa.Table:
     ts = pa.timestamp("us", tz="UTC")
     table = pa.table(cols)
     for name in ("start_ts", "end_ts"):
-        table = table.set_column(
-            table.schema.get_field_index(name), name, pa.array(cols[name], ts)
-        )
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(cols[name], ts))
     n = table.num_rows
     return table.append_column("cached_input_tokens", pa.array([0] * n, pa.int64())).append_column(
         "ingested_at", pa.array([NOW] * n, ts)

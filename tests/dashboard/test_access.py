@@ -70,10 +70,15 @@ def test_refresh_leaves_a_warehouse_held_by_a_server_alone(monkeypatch, tmp_path
     settings = load_settings()
     runner.upgrade(settings.url)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(60)", str(tmp_path / "wattledger.duckdb")],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "time.sleep(60)",
+            str(tmp_path / "wattledger.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -109,8 +114,13 @@ def test_postgresql_warehouse_is_read_directly_and_read_only(app, pg_url: str, m
     runner.upgrade(pg_url)
     engine = make_engine(pg_url)
     add_price(engine, "p", "llama-3.1-8b", "1.00", "2.00")
-    add_requests(engine, [Req(i, 60 * i, 1, 60 * i + 5, 100, 50, device_id=None, provider="p")
-                          for i in range(1, 40)])
+    add_requests(
+        engine,
+        [
+            Req(i, 60 * i, 1, 60 * i + 5, 100, 50, device_id=None, provider="p")
+            for i in range(1, 40)
+        ],
+    )
     run_analytics(engine, AnalyticsSettings(), now=T0 + dt.timedelta(hours=1))
     with engine.connect() as c:
         spend = c.execute(sa.select(sa.func.sum(RollupDaily.cost_total_usd))).scalar()
@@ -123,5 +133,8 @@ def test_postgresql_warehouse_is_read_directly_and_read_only(app, pg_url: str, m
     assert "PostgreSQL" in at.caption[-1].value and "read-only" in at.caption[-1].value
     from wattledger.dashboard import data
 
-    with pytest.raises(DBAPIError, match="read-only transaction"), data._engine(pg_url).connect() as c:
+    with (
+        pytest.raises(DBAPIError, match="read-only transaction"),
+        data._engine(pg_url).connect() as c,
+    ):
         c.execute(sa.delete(RollupDaily))

@@ -49,7 +49,10 @@ def dashboard_url(demo_dir: Path, tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "dashboard.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "wattledger", "dashboard", "--no-refresh", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -84,9 +87,14 @@ def test_every_page_loads_in_chromium_without_errors(dashboard_url: str, tmp_pat
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:

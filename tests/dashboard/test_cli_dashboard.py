@@ -20,7 +20,10 @@ from wattledger.errors import WattledgerError
 def _cli(*args: str, stdin: str = "", env: dict[str, str] | None = None):
     return subprocess.run(
         [sys.executable, "-m", "wattledger", *args],
-        input=stdin, capture_output=True, text=True, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **(env or {})},
     )
 

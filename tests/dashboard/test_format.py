@@ -70,9 +70,7 @@ def test_delta() -> None:
 
 
 def test_pareto_front() -> None:
-    df = pd.DataFrame(
-        {"x": [1.0, 2.0, 3.0, 2.5, 1.0, None], "y": [5.0, 2.0, 1.0, 3.0, 6.0, 0.1]}
-    )
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 2.5, 1.0, None], "y": [5.0, 2.0, 1.0, 3.0, 6.0, 0.1]})
     assert pareto_front(df, "x", "y").tolist() == [True, True, True, False, False, False]
 
 
@@ -87,8 +85,10 @@ def test_password_hash_round_trip() -> None:
         hash_password("")
 
 
-@pytest.mark.parametrize("bad", ["abc", "scrypt$3$8$1$AA==$AA==", "bcrypt$16384$8$1$AA==$AA==",
-                                 "scrypt$16384$8$1$!!$AA=="])
+@pytest.mark.parametrize(
+    "bad",
+    ["abc", "scrypt$3$8$1$AA==$AA==", "bcrypt$16384$8$1$AA==$AA==", "scrypt$16384$8$1$!!$AA=="],
+)
 def test_malformed_hash_is_rejected_at_startup(bad: str, monkeypatch) -> None:
     with pytest.raises(ValueError, match="not a wattledger password hash"):
         parse_hash(bad)

@@ -54,9 +54,10 @@ def test_overview_kpis_match_the_rollups(app, demo: Path) -> None:
     assert sum(c.value == f"energy: {provenance}" for c in at.caption) == 2
     daily = at.container("overview.daily").dataframe[0].value
     assert len(daily) == 7
-    assert float(daily["Spend (USD)"].sum()) == float(spend) or abs(
-        float(daily["Spend (USD)"].sum()) - float(spend)
-    ) < 1e-6
+    assert (
+        float(daily["Spend (USD)"].sum()) == float(spend)
+        or abs(float(daily["Spend (USD)"].sum()) - float(spend)) < 1e-6
+    )
     assert int(daily["Tokens"].sum()) == tokens
 
 
@@ -66,8 +67,9 @@ def test_filters_apply_to_every_number(app, demo: Path) -> None:
     at.sidebar.multiselect(key="filters.providers").set_value(["openai"]).run()
     at.sidebar.date_input(key="filters.dates").set_value((first.date(), first.date())).run()
     assert not at.exception
-    spend = _sum(demo, "cost_total_usd", first, first + dt.timedelta(days=1),
-                 where="AND provider = 'openai'")
+    spend = _sum(
+        demo, "cost_total_usd", first, first + dt.timedelta(days=1), where="AND provider = 'openai'"
+    )
     assert spend > 0
     m = _metrics(at)
     assert m["Spend, fully loaded (USD)"].value == fmt.usd(spend)
@@ -91,14 +93,22 @@ def test_vendor_routes_and_tokens_per_joule_match_the_rollups(app, demo: Path) -
     # The front: nothing beats a front route on both cost and TTFT; every other route is beaten.
     cost, ttft = routes["Cost per 1M tokens (USD)"], routes["p95 TTFT (ms)"]
     for name, row in routes.iterrows():
-        beaten = ((cost <= cost[name]) & (ttft <= ttft[name]) &
-                  ((cost < cost[name]) | (ttft < ttft[name]))).any()
+        beaten = (
+            (cost <= cost[name])
+            & (ttft <= ttft[name])
+            & ((cost < cost[name]) | (ttft < ttft[name]))
+        ).any()
         assert row["On cost/TTFT front"] == (not beaten), name
     assert routes.loc[cost.idxmin(), "On cost/TTFT front"]
     hardware = at.container("vendors.hardware").dataframe[0].value.set_index("Hardware")
     out = _sum(demo, "output_tokens", start, end, where="AND provider = 'vllm'")
-    energy = _sum(demo, "energy_measured_j + energy_modeled_j + idle_energy_j", start, end,
-                  where="AND provider = 'vllm'")
+    energy = _sum(
+        demo,
+        "energy_measured_j + energy_modeled_j + idle_energy_j",
+        start,
+        end,
+        where="AND provider = 'vllm'",
+    )
     assert abs(hardware.loc["H100-SXM", "Tokens per joule (tokens/J)"] - out / energy) < 1e-12
     assert hardware.loc["hosted · cerebras", "Energy source"] == "modeled"
 
@@ -122,7 +132,9 @@ def test_workload_slo_compliance_matches_the_rollups(app, demo: Path) -> None:
 
 def test_recommendations_match_the_table(app, demo: Path) -> None:
     n = scalar(demo, "SELECT count(*) FROM recommendations WHERE status = 'open'")
-    savings = scalar(demo, "SELECT sum(savings_usd_month) FROM recommendations WHERE status = 'open'")
+    savings = scalar(
+        demo, "SELECT sum(savings_usd_month) FROM recommendations WHERE status = 'open'"
+    )
     reroute = scalar(demo, "SELECT to_route FROM recommendations WHERE kind = 'reroute'")
     assert n >= 2
     at = app("recommendations")

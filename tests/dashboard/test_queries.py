@@ -61,26 +61,57 @@ def engine(migrated_url: str):
                 _rollup(RollupHourly, 0, "groq", "", 20, 0.1, slo_met_requests=None),
                 _rollup(RollupDaily, 0, "vllm", "H100-SXM", 45, 0.5),
                 _rollup(RollupDaily, 0, "groq", "", 20, 0.1),
-                _rollup(RollupDaily, 0, "groq", "", 7, 0.1, bucket_start=DAY - dt.timedelta(days=1)),
-                Device(device_id="gpu-0", vendor="nvidia", hardware_model="H100-SXM",
-                       power_source="nvml", tenant="acme"),
-                Recommendation(recommendation_id="a", kind="reroute", workload="chat",
-                               from_route="x", to_route="y", savings_usd_month=Decimal("5"),
-                               basis="measured", status="open"),
-                Recommendation(recommendation_id="b", kind="consolidate", workload="*",
-                               from_route="p", savings_usd_month=Decimal("9"),
-                               basis="measured", status="applied"),
+                _rollup(
+                    RollupDaily, 0, "groq", "", 7, 0.1, bucket_start=DAY - dt.timedelta(days=1)
+                ),
+                Device(
+                    device_id="gpu-0",
+                    vendor="nvidia",
+                    hardware_model="H100-SXM",
+                    power_source="nvml",
+                    tenant="acme",
+                ),
+                Recommendation(
+                    recommendation_id="a",
+                    kind="reroute",
+                    workload="chat",
+                    from_route="x",
+                    to_route="y",
+                    savings_usd_month=Decimal("5"),
+                    basis="measured",
+                    status="open",
+                ),
+                Recommendation(
+                    recommendation_id="b",
+                    kind="consolidate",
+                    workload="*",
+                    from_route="p",
+                    savings_usd_month=Decimal("9"),
+                    basis="measured",
+                    status="applied",
+                ),
             ]
         )
     with session_factory(e).begin() as s:
         for hour, method in ((0, "counter"), (1, "modeled")):
-            s.add(DeviceEnergyHourly(
-                device_id="gpu-0", bucket_start=DAY + dt.timedelta(hours=hour), method=method,
-                measured_j=1000.0, attributed_j=600.0, idle_j=400.0,
-                unallocated_idle_j=100.0 * hour, active_s=1800.0, idle_s=1800.0,
-                coverage_s=3600.0, mean_power_w=300.0, mean_utilization_ratio=0.5,
-                requests=3, gaps=0,
-            ))
+            s.add(
+                DeviceEnergyHourly(
+                    device_id="gpu-0",
+                    bucket_start=DAY + dt.timedelta(hours=hour),
+                    method=method,
+                    measured_j=1000.0,
+                    attributed_j=600.0,
+                    idle_j=400.0,
+                    unallocated_idle_j=100.0 * hour,
+                    active_s=1800.0,
+                    idle_s=1800.0,
+                    coverage_s=3600.0,
+                    mean_power_w=300.0,
+                    mean_utilization_ratio=0.5,
+                    requests=3,
+                    gaps=0,
+                )
+            )
     yield e
     e.dispose()
 
@@ -108,9 +139,14 @@ QUERIES = {
 
 
 def test_every_query_is_covered_and_compiles_for_both_dialects() -> None:
-    public = {n for n, f in vars(q).items()
-              if callable(f) and getattr(f, "__module__", "") == q.__name__
-              and not n.startswith("_") and n != "RollupFilter"}
+    public = {
+        n
+        for n, f in vars(q).items()
+        if callable(f)
+        and getattr(f, "__module__", "") == q.__name__
+        and not n.startswith("_")
+        and n != "RollupFilter"
+    }
     assert public == set(QUERIES)
     import duckdb_engine
 
@@ -135,7 +171,9 @@ def test_totals_and_ratios(engine) -> None:
     assert row.input_tokens == 65_000 and row.output_tokens == 32_500
     assert row.cost_total_usd == Decimal("0.065")
     # 0.065 USD over 97,500 tokens → 0.6667 USD per 1M tokens.
-    assert row.cost_per_mtok_blended_usd == pytest.approx(Decimal("0.6666666667"), abs=Decimal("1e-9"))
+    assert row.cost_per_mtok_blended_usd == pytest.approx(
+        Decimal("0.6666666667"), abs=Decimal("1e-9")
+    )
     assert row.energy_measured_j == 4500.0 and row.energy_modeled_j == 200.0
     assert row.tokens_per_j == pytest.approx(32_500 / (4500 + 200 + 2250))
     prev = _rows(engine, q.period_totals(F.shifted(-dt.timedelta(days=1))))[0]

@@ -20,19 +20,29 @@ def dashboard(
     ctx: typer.Context,
     port: Annotated[
         int | None,
-        typer.Option("--port", "-p", help="TCP port. Default: \\[dashboard] port (8501).",
-                     min=1, max=65535, show_default=False),
+        typer.Option(
+            "--port",
+            "-p",
+            help="TCP port. Default: \\[dashboard] port (8501).",
+            min=1,
+            max=65535,
+            show_default=False,
+        ),
     ] = None,
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Interface to bind. Default: \\[dashboard] host (127.0.0.1).",
-                     show_default=False),
+        typer.Option(
+            "--host",
+            help="Interface to bind. Default: \\[dashboard] host (127.0.0.1).",
+            show_default=False,
+        ),
     ] = None,
     refresh: Annotated[
         bool,
-        typer.Option("--refresh/--no-refresh",
-                     help="Publish a fresh mart snapshot first when no server holds the "
-                     "DuckDB warehouse."),
+        typer.Option(
+            "--refresh/--no-refresh",
+            help="Publish a fresh mart snapshot first when no server holds the DuckDB warehouse.",
+        ),
     ] = True,
 ) -> None:
     """Open the dashboard: spend, efficiency, workloads, savings, fleet and reports.
@@ -58,20 +68,25 @@ def dashboard(
         err_console.print(f"Published a fresh snapshot of the warehouse to {snap}.")
     source = resolve_source(settings)
     if source.url is None:
-        err_console.print(f"[yellow]No data yet:[/yellow] {source.problem} {GET_DATA_HINT}",
-                          highlight=False)
+        err_console.print(
+            f"[yellow]No data yet:[/yellow] {source.problem} {GET_DATA_HINT}", highlight=False
+        )
     handle = start_dashboard(settings, host=host, port=port, config_path=cli.config_path)
     try:
         handle.wait_ready()
-        err_console.print(f"Dashboard: [bold]{handle.url}[/bold] (data: {source.label}). "
-                          "Ctrl-C stops it.", highlight=False)
+        err_console.print(
+            f"Dashboard: [bold]{handle.url}[/bold] (data: {source.label}). Ctrl-C stops it.",
+            highlight=False,
+        )
         code = handle.wait()
     except KeyboardInterrupt:
         handle.stop()
         raise
     if code not in (0, -15):
-        raise WattledgerError(f"The dashboard exited with code {code}.",
-                              hint="Its messages are above; --verbose shows more of ours.")
+        raise WattledgerError(
+            f"The dashboard exited with code {code}.",
+            hint="Its messages are above; --verbose shows more of ours.",
+        )
 
 
 @dashboard_app.command("hash-password")
@@ -100,7 +115,7 @@ def hash_password(
         raise WattledgerError("The password is empty.", hint="Choose a non-empty password.")
     typer.echo(make_hash(password))
     err_console.print(
-        "Put it in wattledger.toml as [dashboard] password_hash = \"…\" or set "
+        'Put it in wattledger.toml as [dashboard] password_hash = "…" or set '
         "WATTLEDGER_DASHBOARD__PASSWORD_HASH.",
         markup=False,
         highlight=False,
