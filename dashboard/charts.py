@@ -5,6 +5,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from wattledger.dashboard import frames
+
 _DAY = alt.X("day:T", title="Day (UTC)", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%b %d"))
 _DAY_BAND = alt.X(
     "utcyearmonthdate(day):O", title="Day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=0)
@@ -24,8 +26,8 @@ def stacked_daily(long: pd.DataFrame, value: str, color: str, title: str) -> alt
             color=alt.Color(f"{color}:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=[
                 alt.Tooltip("day:T", format="%Y-%m-%d"),
-                color,
-                alt.Tooltip(value, format=",.4f"),
+                alt.Tooltip(f"{color}:N"),
+                alt.Tooltip(f"{value}:Q", format=",.4f"),
             ],
         )
     )
@@ -34,12 +36,15 @@ def stacked_daily(long: pd.DataFrame, value: str, color: str, title: str) -> alt
 def daily_line(df: pd.DataFrame, value: str, title: str, fmt: str = ",.4f") -> alt.Chart:
     """One daily series as a line with points."""
     return (
-        alt.Chart(df, height=_HEIGHT)
+        alt.Chart(frames.money_columns(df[["day", value]]), height=_HEIGHT)
         .mark_line(point=True)
         .encode(
             x=_DAY,
             y=alt.Y(f"{value}:Q", title=title),
-            tooltip=[alt.Tooltip("day:T", format="%Y-%m-%d"), alt.Tooltip(value, format=fmt)],
+            tooltip=[
+                alt.Tooltip("day:T", format="%Y-%m-%d"),
+                alt.Tooltip(f"{value}:Q", format=fmt),
+            ],
         )
     )
 
@@ -53,12 +58,12 @@ def route_scatter(points: pd.DataFrame, latency_title: str) -> alt.LayerChart | 
         color=alt.Color("provider:N", title="Provider"),
         shape=alt.Shape("energy_source:N", title="Energy source"),
         tooltip=[
-            "route",
+            alt.Tooltip("route:N"),
             alt.Tooltip("latency_ms:Q", title=latency_title, format=",.0f"),
             alt.Tooltip("cost_per_mtok_usd:Q", title="USD per 1M tokens", format="$,.4f"),
             alt.Tooltip("requests:Q", format=","),
-            "energy_source",
-            "pareto",
+            alt.Tooltip("energy_source:N"),
+            alt.Tooltip("pareto:N"),
         ],
     )
     front = (
@@ -81,7 +86,12 @@ def hardware_bars(table: pd.DataFrame) -> alt.Chart:
             x=alt.X("Tokens per joule (tokens/J):Q"),
             y=alt.Y("Hardware:N", sort="-x", title=None),
             color=alt.Color("Energy source:N"),
-            tooltip=["Hardware", "Provider", "Tokens per joule (tokens/J)", "Energy source"],
+            tooltip=[
+                alt.Tooltip("Hardware:N"),
+                alt.Tooltip("Provider:N"),
+                alt.Tooltip("Tokens per joule (tokens/J):Q"),
+                alt.Tooltip("Energy source:N"),
+            ],
         )
     )
 
@@ -126,6 +136,10 @@ def device_lines(series: pd.DataFrame, value: str, title: str) -> alt.Chart:
             y=alt.Y(f"{value}:Q", title=title),
             color=alt.Color("device:N", title="Device", legend=alt.Legend(orient="bottom")),
             strokeDash=alt.StrokeDash("source:N", title="Energy source"),
-            tooltip=["device", "source", alt.Tooltip(value, format=",.1f")],
+            tooltip=[
+                alt.Tooltip("device:N"),
+                alt.Tooltip("source:N"),
+                alt.Tooltip(f"{value}:Q", format=",.1f"),
+            ],
         )
     )

@@ -81,7 +81,7 @@ def overview_kpis(cur: Mapping[str, Any], prev: Mapping[str, Any], days: int) ->
             note=f"energy: {source}",
         ),
         Kpi(
-            "Blended cost per 1M tokens (USD)",
+            "Blended USD per 1M tokens",
             fmt.usd_mtok(cur["cost_per_mtok_blended_usd"]),
             fmt.delta_pct(cur["cost_per_mtok_blended_usd"], prev["cost_per_mtok_blended_usd"]),
             f"Fully-loaded spend ÷ (input + output tokens) × 1,000,000; {vs}.",
@@ -89,7 +89,7 @@ def overview_kpis(cur: Mapping[str, Any], prev: Mapping[str, Any], days: int) ->
             note=f"energy part: {source}",
         ),
         Kpi(
-            "Tokens per joule (tokens/J)",
+            "Output tokens per J",
             fmt.sig(cur["tokens_per_j"]),
             fmt.delta_pct(cur["tokens_per_j"], prev["tokens_per_j"]),
             f"Output tokens ÷ (direct + idle energy); {vs}.",

@@ -44,6 +44,11 @@ source = data.source()
 try:
     if source.url is not None:
         filters.sidebar()
+        st.sidebar.toggle(
+            "Interactive charts and tables",
+            key=ui.INTERACTIVE,
+            help="Tooltips, zoom and sortable tables; pages load more slowly.",
+        )
     page.run()
 except WattledgerError as e:  # e.g. PostgreSQL down: explain instead of a traceback
     ui.error_state(e)

@@ -5,15 +5,17 @@ Every widget gets a namespaced key (``<page>.<name>``) so tests find it by key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from wattledger._version import __version__
 from wattledger.analytics.queries.dashboard import RollupFilter
-from wattledger.dashboard import data, filters
+from wattledger.dashboard import data, filters, fmt
 from wattledger.dashboard.frames import Kpi
 from wattledger.dashboard.source import GET_DATA_HINT, Source
 from wattledger.errors import WattledgerError
@@ -41,40 +43,93 @@ def md_escape(text: str) -> str:
     return text.translate(_MARKDOWN_SPECIAL)
 
 
+INTERACTIVE = "ui.interactive"
+#: Rows a static table shows; the CSV always has them all.
+MAX_TABLE_ROWS = 100
+
+
+def interactive() -> bool:
+    """Whether the user chose interactive charts and tables (slower pages)."""
+    return bool(st.session_state.get(INTERACTIVE, False))
+
+
 def _column_config(df: pd.DataFrame) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for name in df.columns:
-        if "per 1M tokens (USD)" in name:
+        kind = _kind(name)
+        if kind == "usd_mtok":
             config[name] = st.column_config.NumberColumn(format="$%.4f")
-        elif "(USD" in name:
+        elif kind == "usd":
             config[name] = st.column_config.NumberColumn(format="dollar")
-        elif "(kWh" in name or "(kg" in name:
-            config[name] = st.column_config.NumberColumn(format="%.3f")
-        elif "(tokens/J)" in name:
-            config[name] = st.column_config.NumberColumn(format="%.4f")
-        elif "(ms)" in name or "(W)" in name:
-            config[name] = st.column_config.NumberColumn(format="%.0f")
-        elif "(%)" in name or "(h)" in name:
-            config[name] = st.column_config.NumberColumn(format="%.1f")
-        elif name in (
-            "Requests",
-            "Tokens",
-            "Output tokens",
-            "Requests judged",
-            "Requests within SLO",
-            "Attempts",
-        ):
-            config[name] = st.column_config.NumberColumn(format="localized")
+        elif kind in _FORMATS:
+            config[name] = st.column_config.NumberColumn(format=_FORMATS[kind][1])
     return config
 
 
-def table(df: pd.DataFrame, key: str, filename: str) -> None:
-    """A table with units in its headers and a "Download CSV" button (full precision).
+_COUNTS = (
+    "Requests",
+    "Tokens",
+    "Output tokens",
+    "Requests judged",
+    "Requests within SLO",
+    "Attempts",
+    "requests",
+)
+#: kind → (Python format for static tables, printf format for interactive ones)
+_FORMATS = {
+    "energy": ("{:,.3f}", "%.3f"),
+    "ratio": ("{:,.4f}", "%.4f"),
+    "whole": ("{:,.0f}", "%.0f"),
+    "tenth": ("{:,.1f}", "%.1f"),
+    "count": ("{:,.0f}", "localized"),
+}
 
-    The container has ``key`` (tests find the table by it); the button has ``<key>.csv``.
+
+def _kind(name: str) -> str | None:
+    if "per 1M tokens (USD)" in name:
+        return "usd_mtok"
+    if "(USD" in name:
+        return "usd"
+    if "(kWh" in name or "(kg" in name:
+        return "energy"
+    if "(tokens/J)" in name:
+        return "ratio"
+    if "(ms)" in name or "(W)" in name or name.endswith("_ms"):
+        return "whole"
+    if "(%)" in name or "(h)" in name:
+        return "tenth"
+    if name in _COUNTS:
+        return "count"
+    return None
+
+
+def _static(df: pd.DataFrame) -> Any:
+    formats: dict[str, Any] = {}
+    for name in df.columns:
+        kind = _kind(name)
+        if kind == "usd_mtok":
+            formats[name] = fmt.usd_mtok
+        elif kind == "usd":
+            formats[name] = fmt.usd
+        elif kind in _FORMATS:
+            formats[name] = _FORMATS[kind][0]
+    return df.style.format(formats, na_rep="–").hide(axis="index")
+
+
+def table(df: pd.DataFrame, key: str, filename: str) -> None:
+    """A table with units in its headers and a "Download CSV" button (all rows, full precision).
+
+    Static (fast) by default, the first :data:`MAX_TABLE_ROWS` rows; interactive (sortable,
+    scrollable) when the sidebar toggle is on. The container has ``key`` (tests find the table
+    by it); the button has ``<key>.csv``.
     """
     with st.container(key=key):
-        st.dataframe(df, hide_index=True, column_config=_column_config(df))
+        if interactive():
+            st.dataframe(df, hide_index=True, column_config=_column_config(df))
+        else:
+            st.table(_static(df.head(MAX_TABLE_ROWS)))
+            if len(df) > MAX_TABLE_ROWS:
+                st.caption(f"First {MAX_TABLE_ROWS} of {len(df):,} rows; the CSV has them all.")
         st.download_button(
             "Download CSV",
             data=df.to_csv(index=False).encode(),
@@ -84,6 +139,24 @@ def table(df: pd.DataFrame, key: str, filename: str) -> None:
             on_click="ignore",
             icon=":material/download:",
         )
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _svg(spec_json: str) -> str:
+    import vl_convert
+
+    return str(vl_convert.vegalite_to_svg(json.loads(spec_json)))
+
+
+def chart(c: alt.TopLevelMixin, key: str, *, width_px: int = 560) -> None:
+    """An Altair chart: drawn to SVG on the server (fast), or interactive when toggled on."""
+    if interactive():
+        st.altair_chart(c, key=key, width="stretch")
+        return
+    with alt.data_transformers.disable_max_rows():
+        spec = c.properties(width=width_px).to_json()
+    with st.container(key=key):
+        st.image(_svg(spec), width="content")
 
 
 def empty_state(problem: str = "") -> None:

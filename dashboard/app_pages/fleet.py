@@ -39,10 +39,10 @@ def render() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Mean power per hour (W)")
-        st.altair_chart(charts.device_lines(series, "power_w", "Power (W)"), key="fleet.power")
+        ui.chart(charts.device_lines(series, "power_w", "Power (W)"), key="fleet.power")
     with right:
         st.subheader("Mean utilization per hour (%)")
-        st.altair_chart(
+        ui.chart(
             charts.device_lines(series, "utilization_pct", "Utilization (%)"),
             key="fleet.utilization",
         )

@@ -36,12 +36,12 @@ def render() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Spend per day (USD)")
-        st.altair_chart(
+        ui.chart(
             charts.stacked_daily(frames.daily_cost_parts(daily), "usd", "part", "Spend (USD)"),
             key="overview.spend_chart",
         )
         st.subheader("Cost per 1M tokens (USD, blended)")
-        st.altair_chart(
+        ui.chart(
             charts.daily_line(
                 frames.money_columns(daily), "cost_per_mtok_blended_usd", "USD per 1M tokens"
             ),
@@ -49,14 +49,14 @@ def render() -> None:
         )
     with right:
         st.subheader("Energy per day (kWh), by provenance")
-        st.altair_chart(
+        ui.chart(
             charts.stacked_daily(
                 frames.daily_energy_parts(daily), "kwh", "provenance", "Energy (kWh)"
             ),
             key="overview.energy_chart",
         )
         st.subheader("Tokens per joule (tokens/J)")
-        st.altair_chart(
+        ui.chart(
             charts.daily_line(daily, "tokens_per_j", "Output tokens per joule"),
             key="overview.tokens_per_j_chart",
         )

@@ -32,8 +32,10 @@ def render() -> None:
     if points.empty:
         st.info("No route has both a cost per token and a latency in this period.")
     else:
-        st.altair_chart(
-            charts.route_scatter(points, metric or "p95 TTFT (ms)"), key="vendors.scatter"
+        ui.chart(
+            charts.route_scatter(points, metric or "p95 TTFT (ms)"),
+            key="vendors.scatter",
+            width_px=1100,
         )
         st.caption(
             "Routes on the dashed line are not beaten on both cost and latency by any other route."
@@ -42,7 +44,7 @@ def render() -> None:
     st.subheader("Tokens per joule by hardware")
     ui.provenance_note()
     hardware = frames.hardware_table(data.hardware_efficiency(f))
-    st.altair_chart(charts.hardware_bars(hardware), key="vendors.hardware_chart")
+    ui.chart(charts.hardware_bars(hardware), key="vendors.hardware_chart", width_px=1100)
     ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv")
 
 

@@ -57,13 +57,15 @@ def render() -> None:
         "Each value is one hour of one route (rollups keep hourly quantiles, not "
         "single requests). The red line is the workload's SLO."
     )
-    st.altair_chart(
+    ui.chart(
         charts.latency_box(hours, column, metric, target * 1000 if target else None),
         key="workloads.box",
+        width_px=1100,
     )
-    st.altair_chart(
+    ui.chart(
         charts.latency_lines(hours, column, metric, target * 1000 if target else None),
         key="workloads.lines",
+        width_px=1100,
     )
     ui.table(
         hours.rename(columns={"bucket_start": "Hour (UTC)"}),

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import streamlit as st
@@ -100,3 +101,11 @@ def default_range(snapshot: Path) -> tuple[dt.datetime, dt.datetime]:
     assert isinstance(last, dt.datetime)
     end = last.astimezone(dt.UTC) + dt.timedelta(days=1)
     return end - dt.timedelta(days=7), end
+
+
+def table_of(at: AppTest, key: str) -> pd.DataFrame:
+    """The data of the table in container ``key``, static (``st.table``) or interactive."""
+    block = at.container(key)
+    tables = list(block.table) or list(block.dataframe)
+    assert len(tables) == 1, key
+    return tables[0].value

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from tests.dashboard.conftest import default_range, point_at, scalar
+from tests.dashboard.conftest import default_range, point_at, scalar, table_of
 from wattledger.dashboard import fmt
 
 PERIOD = "bucket_start >= :s AND bucket_start < :e"
@@ -45,14 +45,14 @@ def test_overview_kpis_match_the_rollups(app, demo: Path) -> None:
     assert m["Tokens (input + output)"].value == f"{tokens:,}"
     assert m["Tokens (input + output)"].delta == fmt.delta_pct(tokens, prev_tokens)
     assert m["Energy (kWh)"].value == f"{energy / 3.6e6:,.2f}"
-    assert m["Blended cost per 1M tokens (USD)"].value == fmt.usd_mtok(
+    assert m["Blended USD per 1M tokens"].value == fmt.usd_mtok(
         Decimal(spend) * 1_000_000 / tokens
     )
-    assert m["Tokens per joule (tokens/J)"].value == fmt.sig(out / energy)
+    assert m["Output tokens per J"].value == fmt.sig(out / energy)
     provenance = fmt.provenance(measured, modeled)
     assert provenance.startswith("mixed (")
     assert sum(c.value == f"energy: {provenance}" for c in at.caption) == 2
-    daily = at.container("overview.daily").dataframe[0].value
+    daily = table_of(at, "overview.daily")
     assert len(daily) == 7
     assert (
         float(daily["Spend (USD)"].sum()) == float(spend)
@@ -76,7 +76,7 @@ def test_filters_apply_to_every_number(app, demo: Path) -> None:
     assert "energy: no energy data" in [c.value for c in at.caption]  # hosted, list price only
     # The filter survives a page switch (widgets live in the router).
     app("vendors", at)
-    routes = at.container("vendors.routes").dataframe[0].value
+    routes = table_of(at, "vendors.routes")
     assert routes["Route"].tolist() == ["openai/hosted/gpt-4o-mini"]
     assert abs(float(routes["Spend (USD)"].iloc[0]) - float(spend)) < 1e-9
 
@@ -84,7 +84,7 @@ def test_filters_apply_to_every_number(app, demo: Path) -> None:
 def test_vendor_routes_and_tokens_per_joule_match_the_rollups(app, demo: Path) -> None:
     start, end = default_range(demo)
     at = app("vendors")
-    routes = at.container("vendors.routes").dataframe[0].value.set_index("Route")
+    routes = table_of(at, "vendors.routes").set_index("Route")
     vllm = "vllm/H100-SXM/llama-3.1-8b"
     spend = _sum(demo, "cost_total_usd", start, end, "rollup_hourly", "AND provider = 'vllm'")
     assert abs(float(routes.loc[vllm, "Spend (USD)"]) - float(spend)) < 1e-9
@@ -100,7 +100,7 @@ def test_vendor_routes_and_tokens_per_joule_match_the_rollups(app, demo: Path) -
         ).any()
         assert row["On cost/TTFT front"] == (not beaten), name
     assert routes.loc[cost.idxmin(), "On cost/TTFT front"]
-    hardware = at.container("vendors.hardware").dataframe[0].value.set_index("Hardware")
+    hardware = table_of(at, "vendors.hardware").set_index("Hardware")
     out = _sum(demo, "output_tokens", start, end, where="AND provider = 'vllm'")
     energy = _sum(
         demo,
@@ -120,12 +120,14 @@ def test_workload_slo_compliance_matches_the_rollups(app, demo: Path) -> None:
     assert judged > 0
     at = app("workloads")
     assert at.metric[0].value == fmt.pct(met / judged)
-    table = at.container("workloads.slo").dataframe[0].value.set_index("Workload")
+    table = table_of(at, "workloads.slo").set_index("Workload")
     assert table.loc["chat", "SLO p95 TTFT (ms)"] == 2000
     assert table.loc["chat", "Requests within SLO"] == met
     assert table["Requests judged"].sum() == judged
     at.selectbox(key="workloads.workload").set_value("chat").run()
-    hours = at.container("workloads.hours").dataframe[0].value
+    assert "First 100 of" in " ".join(c.value for c in at.caption)  # static: truncated
+    at.sidebar.toggle(key="ui.interactive").set_value(True).run()  # interactive: every row
+    hours = table_of(at, "workloads.hours")
     assert set(hours["workload"]) == {"chat"}
     assert hours["requests"].sum() == judged
 
@@ -145,7 +147,7 @@ def test_recommendations_match_the_table(app, demo: Path) -> None:
     assert reroute in plain
     assert "basis: **measured**" in plain and "90% interval" in plain
     assert "run a quality check first" in plain  # a risk of the model change
-    table = at.container("recs.table").dataframe[0].value
+    table = table_of(at, "recs.table")
     assert len(table) == n and set(table["Basis"]) == {"measured"}
     at.multiselect(key="recs.status").set_value(["dismissed"]).run()
     assert not at.dataframe and not at.metric
@@ -162,14 +164,14 @@ def test_fleet_energy_matches_the_device_ledger(app, demo: Path) -> None:
     assert m["Device energy (kWh)"].value == f"{energy / 3.6e6:,.2f}"
     assert m["Idle waste (kWh)"].value == f"{waste / 3.6e6:,.2f}"
     assert "energy: measured" in [c.value for c in at.caption]
-    table = at.container("fleet.devices_table").dataframe[0].value
+    table = table_of(at, "fleet.devices_table")
     assert set(table["Energy source"]) == {"measured (counter)"}
     assert abs(table["Device energy (kWh)"].sum() - energy / 3.6e6) < 1e-9
 
 
 def test_reports_lists_past_runs(app, demo: Path) -> None:
     at = app("reports")
-    runs = at.container("reports.runs").dataframe[0].value
+    runs = table_of(at, "reports.runs")
     assert runs["ISO week"].tolist() == ["2026-W46", "2026-W45"]
     assert runs["Status"].tolist() == ["sent", "failed"]
 

@@ -27,9 +27,19 @@ def test_page_renders_with_demo_data(app, demo, page: str) -> None:
     assert "Times in UTC." in at.caption[-1].value
     assert "snapshot" in at.caption[-1].value
     # Every table comes with its CSV download.
-    assert len(at.dataframe) >= 1
-    assert len(at.download_button) == len(at.dataframe)
+    assert len(at.table) >= 1 and not at.dataframe  # static tables unless toggled
+    assert len(at.download_button) == len(at.table)
     assert all(b.key and b.key.endswith(".csv") for b in at.download_button)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_interactive_charts_and_tables(app, demo, page: str) -> None:
+    at = app(page)
+    at.sidebar.toggle(key="ui.interactive").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    assert len(at.dataframe) >= 1 and not at.table
+    assert len(at.download_button) == len(at.dataframe)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -45,7 +55,7 @@ def test_page_shows_how_to_get_data_when_the_warehouse_is_empty(
     else:
         assert "No data yet" in text and "no rollups yet" in text
         assert "wattledger simulate --backfill-days 14" in text
-        assert not at.dataframe and not at.metric
+        assert not at.table and not at.dataframe and not at.metric
 
 
 @pytest.mark.parametrize("page", PAGES)
