@@ -109,13 +109,13 @@ def latency_box(long: pd.DataFrame, metric: str, title: str, slo_ms: float | Non
     return box + rule
 
 
-def latency_lines(long: pd.DataFrame, metric: str, title: str, slo_ms: float | None) -> alt.Chart:
-    """Hourly latency quantile per route over time, with the SLO as a rule."""
+def latency_lines(daily: pd.DataFrame, metric: str, title: str, slo_ms: float | None) -> alt.Chart:
+    """Worst hourly latency quantile per day and route, with the SLO as a rule."""
     lines = (
-        alt.Chart(long.dropna(subset=[metric]), height=_HEIGHT)
-        .mark_line(point=False, opacity=0.8)
+        alt.Chart(daily, height=_HEIGHT)
+        .mark_line(point=True, opacity=0.8)
         .encode(
-            x=_HOUR,
+            x=_DAY,
             y=alt.Y(f"{metric}:Q", title=title),
             color=alt.Color("route:N", title="Route", legend=alt.Legend(orient="bottom")),
         )

@@ -304,3 +304,10 @@ def latency_long(hours: pd.DataFrame) -> pd.DataFrame:
     for q in ("ttft_p50", "ttft_p95", "ttft_p99", "itl_p50", "itl_p95", "itl_p99"):
         out[f"{q}_ms"] = df[f"{q}_s"].astype(float) * 1000
     return out
+
+
+def latency_daily_worst(hourly: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per day and route: the worst hourly value of ``metric`` (a ``*_ms`` column)."""
+    df = hourly.dropna(subset=[metric]).copy()
+    df["day"] = df["bucket_start"].dt.floor("D")
+    return df.groupby(["day", "route"], as_index=False)[metric].max()

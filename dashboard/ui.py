@@ -45,7 +45,7 @@ def md_escape(text: str) -> str:
 
 INTERACTIVE = "ui.interactive"
 #: Rows a static table shows; the CSV always has them all.
-MAX_TABLE_ROWS = 100
+MAX_TABLE_ROWS = 25
 
 
 def interactive() -> bool:
@@ -148,13 +148,26 @@ def _svg(spec_json: str) -> str:
     return str(vl_convert.vegalite_to_svg(json.loads(spec_json)))
 
 
+def download(df: pd.DataFrame, key: str, filename: str, what: str) -> None:
+    """Only a CSV download, for tables too long to read on screen."""
+    st.download_button(
+        f"Download {what} as CSV ({len(df):,} rows)",
+        data=df.to_csv(index=False).encode(),
+        file_name=filename,
+        mime="text/csv",
+        key=f"{key}.csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
 def chart(c: alt.TopLevelMixin, key: str, *, width_px: int = 560) -> None:
     """An Altair chart: drawn to SVG on the server (fast), or interactive when toggled on."""
     if interactive():
         st.altair_chart(c, key=key, width="stretch")
         return
     with alt.data_transformers.disable_max_rows():
-        spec = c.properties(width=width_px).to_json()
+        spec = c.properties(width=width_px).to_json(validate=False)
     with st.container(key=key):
         st.image(_svg(spec), width="content")
 

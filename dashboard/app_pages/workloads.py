@@ -62,15 +62,18 @@ def render() -> None:
         key="workloads.box",
         width_px=1100,
     )
+    st.caption("Worst hour of each day, per route:")
+    daily = frames.latency_daily_worst(hours, column)
     ui.chart(
-        charts.latency_lines(hours, column, metric, target * 1000 if target else None),
+        charts.latency_lines(daily, column, metric, target * 1000 if target else None),
         key="workloads.lines",
         width_px=1100,
     )
-    ui.table(
+    ui.download(
         hours.rename(columns={"bucket_start": "Hour (UTC)"}),
         "workloads.hours",
         "wattledger-latency-hourly.csv",
+        "hourly latency per route",
     )
 
 

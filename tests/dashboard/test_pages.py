@@ -28,7 +28,7 @@ def test_page_renders_with_demo_data(app, demo, page: str) -> None:
     assert "snapshot" in at.caption[-1].value
     # Every table comes with its CSV download.
     assert len(at.table) >= 1 and not at.dataframe  # static tables unless toggled
-    assert len(at.download_button) == len(at.table)
+    assert len(at.download_button) == len(at.table) + (page == "workloads")  # + hourly CSV
     assert all(b.key and b.key.endswith(".csv") for b in at.download_button)
 
 
@@ -39,7 +39,7 @@ def test_page_renders_interactive_charts_and_tables(app, demo, page: str) -> Non
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
     assert len(at.dataframe) >= 1 and not at.table
-    assert len(at.download_button) == len(at.dataframe)
+    assert len(at.download_button) == len(at.dataframe) + (page == "workloads")
 
 
 @pytest.mark.parametrize("page", PAGES)
