@@ -54,7 +54,11 @@ def route_scatter(points: pd.DataFrame, latency_title: str) -> alt.LayerChart | 
     base = alt.Chart(points, height=380)
     dots = base.mark_circle(size=140, opacity=0.85).encode(
         x=alt.X("latency_ms:Q", title=latency_title, scale=alt.Scale(zero=False)),
-        y=alt.Y("cost_per_mtok_usd:Q", title="Cost per 1M tokens (USD, fully loaded)"),
+        y=alt.Y(
+            "cost_per_mtok_usd:Q",
+            title="Cost per 1M tokens (USD, fully loaded, log scale)",
+            scale=alt.Scale(type="log"),
+        ),
         color=alt.Color("provider:N", title="Provider"),
         shape=alt.Shape("energy_source:N", title="Energy source"),
         tooltip=[

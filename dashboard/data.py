@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Any
 
@@ -42,7 +41,11 @@ def source() -> Source:
     return resolve_source(settings())
 
 
-@st.cache_resource(show_spinner=False)
+def _dispose(engine: Engine) -> None:
+    engine.dispose()
+
+
+@st.cache_resource(show_spinner=False, on_release=_dispose)
 def _engine(url: str) -> Engine:
     from wattledger.analytics.marts import snapshot_engine
     from wattledger.models import make_engine
@@ -143,6 +146,3 @@ def report_runs() -> pd.DataFrame:
     return _frame("report_runs")
 
 
-def now() -> dt.datetime:
-    """The current time, UTC (one place, so pages never call the clock themselves)."""
-    return dt.datetime.now(dt.UTC)

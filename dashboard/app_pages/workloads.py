@@ -41,9 +41,11 @@ def render() -> None:
     ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
     st.subheader("Latency distribution")
     left, right = st.columns(2)
+    # Workloads with an SLO first, so the default view shows the objective.
+    options = sorted(rows["workload"].tolist(), key=lambda w: (w not in slos, w))
     workload = left.selectbox(
         "Workload",
-        rows["workload"].tolist(),
+        options,
         key="workloads.workload",
         format_func=lambda w: w or "(none)",
     )

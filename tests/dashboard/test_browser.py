@@ -30,6 +30,9 @@ PAGES = {
     "reports": "Reports",
 }
 SHOT_NAMES = {"": "overview"}
+# Read at import: the autouse fixture clears WATTLEDGER_* variables and changes directory.
+_SHOTS_ENV = os.environ.get("WATTLEDGER_SCREENSHOT_DIR")
+SCREENSHOT_DIR = Path(_SHOTS_ENV).resolve() if _SHOTS_ENV else None
 
 
 def _free_port() -> int:
@@ -82,7 +85,7 @@ def _load(page: Page, url: str) -> None:
 
 def test_every_page_loads_in_chromium_without_errors(dashboard_url: str, tmp_path: Path) -> None:
     assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    shots = Path(os.environ.get("WATTLEDGER_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    shots = SCREENSHOT_DIR or tmp_path / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
