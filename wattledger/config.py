@@ -30,6 +30,7 @@ from pydantic_settings import (
 from wattledger.analytics.reports.settings import ReportSettings
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.collectors.settings import CollectorSettings
+from wattledger.dashboard.settings import DashboardSettings
 from wattledger.errors import ConfigError
 from wattledger.ingest.settings import IngestSettings
 
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -1,0 +1,51 @@
+"""Vendors & hardware: cost against latency per route, and tokens per joule per device type."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from wattledger.dashboard import charts, data, frames, ui
+
+LATENCY = {"p95 TTFT (ms)": "ttft_p95_s", "p95 ITL (ms)": "itl_p95_s"}
+
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Vendors & hardware")
+    f = ui.ready()
+    if f is None:
+        return
+    routes = data.route_summary(f)
+    if routes.empty:
+        ui.nothing_matches("routes")
+        return
+    st.caption(
+        "A route is provider × hardware × model × quantization. Cost is fully loaded "
+        "(API price, hardware time, energy and idle share); latency is the "
+        "request-weighted mean of hourly p95s."
+    )
+    metric = st.segmented_control(
+        "Latency", list(LATENCY), default="p95 TTFT (ms)", key="vendors.latency"
+    )
+    points = frames.route_points(routes, LATENCY[metric or "p95 TTFT (ms)"])
+    st.subheader("Cost vs latency, with the Pareto front")
+    if points.empty:
+        st.info("No route has both a cost per token and a latency in this period.")
+    else:
+        ui.chart(
+            charts.route_scatter(points, metric or "p95 TTFT (ms)"),
+            key="vendors.scatter",
+            width_px=1100,
+        )
+        st.caption(
+            "Routes on the dashed line are not beaten on both cost and latency by any other route."
+        )
+    ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv")
+    st.subheader("Tokens per joule by hardware")
+    ui.provenance_note()
+    hardware = frames.hardware_table(data.hardware_efficiency(f))
+    ui.chart(charts.hardware_bars(hardware), key="vendors.hardware_chart", width_px=1100)
+    ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv")
+
+
+render()

@@ -1,0 +1,82 @@
+"""Workloads: SLO compliance and the distribution of TTFT and ITL per route."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from wattledger.dashboard import charts, data, fmt, frames, ui
+
+METRICS = {
+    "p95 TTFT (ms)": ("ttft_p95_ms", "ttft_p95_s"),
+    "p50 TTFT (ms)": ("ttft_p50_ms", None),
+    "p95 ITL (ms)": ("itl_p95_ms", "itl_p95_s"),
+    "p50 ITL (ms)": ("itl_p50_ms", None),
+}
+
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Workloads")
+    f = ui.ready()
+    if f is None:
+        return
+    rows = data.workload_slo(f)
+    if rows.empty:
+        ui.nothing_matches("workloads")
+        return
+    slos = data.settings().analytics.slos
+    table = frames.workload_table(rows, slos)
+    judged, met = int(rows["slo_judged_requests"].sum()), int(rows["slo_met_requests"].sum())
+    st.metric(
+        "SLO compliance, all workloads with an SLO (%)",
+        fmt.pct(met / judged if judged else None),
+        help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's TTFT "
+        "and ITL objectives (measured per request).",
+    )
+    if not slos:
+        st.info(
+            "No workload has an SLO. Add one under `[analytics.slos.<workload>]` "
+            "(`ttft_p95_s`, `itl_p95_s`) in wattledger.toml to track compliance."
+        )
+    ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
+    st.subheader("Latency distribution")
+    left, right = st.columns(2)
+    # Workloads with an SLO first, so the default view shows the objective.
+    options = sorted(rows["workload"].tolist(), key=lambda w: (w not in slos, w))
+    workload = left.selectbox(
+        "Workload",
+        options,
+        key="workloads.workload",
+        format_func=lambda w: w or "(none)",
+    )
+    metric = right.selectbox("Quantity", list(METRICS), key="workloads.metric")
+    column, slo_attr = METRICS[metric]
+    slo = slos.get(workload)
+    target = getattr(slo, slo_attr) if slo is not None and slo_attr else None
+    hours = frames.latency_long(data.latency_hours(f))
+    hours = hours[hours["workload"] == workload]
+    st.caption(
+        "Each value is one hour of one route (rollups keep hourly quantiles, not "
+        "single requests). The red line is the workload's SLO."
+    )
+    ui.chart(
+        charts.latency_box(hours, column, metric, target * 1000 if target else None),
+        key="workloads.box",
+        width_px=1100,
+    )
+    st.caption("Worst hour of each day, per route:")
+    daily = frames.latency_daily_worst(hours, column)
+    ui.chart(
+        charts.latency_lines(daily, column, metric, target * 1000 if target else None),
+        key="workloads.lines",
+        width_px=1100,
+    )
+    ui.download(
+        hours.rename(columns={"bucket_start": "Hour (UTC)"}),
+        "workloads.hours",
+        "wattledger-latency-hourly.csv",
+        "hourly latency per route",
+    )
+
+
+render()

@@ -1,0 +1,148 @@
+"""Cached reads for the pages: the queries of ``analytics/queries/dashboard.py`` as DataFrames.
+
+- Settings are loaded once per process (``st.cache_resource``); so is each read-only engine.
+- Every result is cached with ``st.cache_data``. The cache key includes the source's version
+  (a new snapshot is read at once) and the current ``cache_ttl_s`` window (PostgreSQL is read
+  again at most every ``cache_ttl_s`` seconds).
+- Only rollups and marts are read, through read-only connections; a DuckDB warehouse is read
+  through its published snapshot, so the dashboard never takes the writer's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from wattledger.analytics.queries import dashboard as queries
+from wattledger.analytics.queries.dashboard import RollupFilter
+from wattledger.config import Settings, load_settings
+from wattledger.dashboard.source import Source, resolve_source
+from wattledger.models import explain_connection_error
+
+#: Upper bound on how long any entry stays cached; the effective TTL is ``cache_ttl_s``.
+_MAX_TTL_S = 3600
+_Key = tuple[str, str, int]
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    """The settings, from ``WATTLEDGER_*`` variables and the config file, loaded once."""
+    return load_settings()
+
+
+def source() -> Source:
+    """Where the data comes from right now (a snapshot's version changes when republished)."""
+    return resolve_source(settings())
+
+
+def _dispose(engine: Engine) -> None:
+    engine.dispose()
+
+
+@st.cache_resource(show_spinner=False, on_release=_dispose)
+def _engine(url: str) -> Engine:
+    from wattledger.analytics.marts import snapshot_engine
+    from wattledger.models import make_engine
+
+    if url.startswith("duckdb"):
+        return snapshot_engine(make_url(url).database)  # type: ignore[arg-type]
+    return make_engine(url, read_only=True, pool_pre_ping=True, pool_size=2)
+
+
+def _key() -> _Key:
+    src = source()
+    if src.url is None:
+        raise RuntimeError("no data source; pages check data.source() first")
+    epoch = int(time.time() // settings().dashboard.cache_ttl_s)
+    return src.url, src.version, epoch
+
+
+@st.cache_data(ttl=_MAX_TTL_S, max_entries=512, show_spinner=False)
+def _cached(key: _Key, query: str, args: tuple[Any, ...]) -> pd.DataFrame:
+    url = key[0]
+    select = getattr(queries, query)(*args)
+    try:
+        with _engine(url).connect() as conn:
+            result = conn.execute(select)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    except DBAPIError as e:
+        raise explain_connection_error(url, e) from e
+
+
+def _frame(query: str, *args: Any) -> pd.DataFrame:
+    return _cached(_key(), query, args).copy()
+
+
+def extent() -> pd.Series:
+    """First/last rollup day, newest computation, row count and the analytics watermark."""
+    return _frame("data_extent").iloc[0]
+
+
+def filter_options() -> pd.DataFrame:
+    """Every combination of tenant, service, workload, provider, hardware and model."""
+    return _frame("filter_options")
+
+
+def period_totals(f: RollupFilter) -> pd.Series:
+    """Totals and ratios over the filtered period (one row)."""
+    return _frame("period_totals", f).iloc[0]
+
+
+def daily_totals(f: RollupFilter) -> pd.DataFrame:
+    """Per-day totals for trend charts."""
+    return _frame("daily_totals", f)
+
+
+def spend_by_service(f: RollupFilter) -> pd.DataFrame:
+    """Spend per service × tenant × workload × model."""
+    return _frame("spend_by_service", f)
+
+
+def route_summary(f: RollupFilter) -> pd.DataFrame:
+    """Cost, efficiency and latency per route."""
+    return _frame("route_summary", f)
+
+
+def hardware_efficiency(f: RollupFilter) -> pd.DataFrame:
+    """Tokens per joule per provider × hardware."""
+    return _frame("hardware_efficiency", f)
+
+
+def workload_slo(f: RollupFilter) -> pd.DataFrame:
+    """SLO compliance and latency per workload."""
+    return _frame("workload_slo", f)
+
+
+def latency_hours(f: RollupFilter) -> pd.DataFrame:
+    """Hourly latency quantiles per workload × route."""
+    return _frame("latency_hours", f)
+
+
+def recommendations(
+    statuses: tuple[str, ...], tenants: tuple[str, ...], workloads: tuple[str, ...]
+) -> pd.DataFrame:
+    """Recommendations with the given statuses (all when empty)."""
+    return _frame("recommendations", statuses, tenants, workloads)
+
+
+def device_hours(f: RollupFilter) -> pd.DataFrame:
+    """Per device-hour ledger in the filtered period (tenant and hardware filters apply)."""
+    return _frame("device_hours", f.start, f.end, f.tenants, f.hardware)
+
+
+def device_summary(f: RollupFilter) -> pd.DataFrame:
+    """Per device totals in the filtered period (tenant and hardware filters apply)."""
+    return _frame("device_summary", f.start, f.end, f.tenants, f.hardware)
+
+
+def report_runs() -> pd.DataFrame:
+    """Past weekly report runs."""
+    return _frame("report_runs")
+
+

@@ -1,0 +1,122 @@
+"""``wattledger dashboard`` on the demo warehouse, every page loaded in headless Chromium.
+
+Fails on any exception or error Streamlit shows. Screenshots go to ``$WATTLEDGER_SCREENSHOT_DIR``
+when set (``docs/screenshots`` to refresh the docs), else to the test's temporary directory.
+Needs Debian's Chromium at /usr/bin/chromium (``apt-get install chromium``; ``make test`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+#: url path → page title; "" is the default page.
+PAGES = {
+    "": "Overview",
+    "vendors": "Vendors & hardware",
+    "workloads": "Workloads",
+    "recommendations": "Recommendations",
+    "fleet": "Fleet",
+    "reports": "Reports",
+}
+SHOT_NAMES = {"": "overview"}
+# Read at import: the autouse fixture clears WATTLEDGER_* variables and changes directory.
+_SHOTS_ENV = os.environ.get("WATTLEDGER_SCREENSHOT_DIR")
+SCREENSHOT_DIR = Path(_SHOTS_ENV).resolve() if _SHOTS_ENV else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def dashboard_url(demo_dir: Path, tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "WATTLEDGER_DATA_DIR": str(demo_dir),
+        "WATTLEDGER_CONFIG": str(demo_dir / "wattledger.toml"),
+    }
+    log = (tmp_path / "dashboard.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattledger", "dashboard", "--no-refresh", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def _load(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_text("Times in UTC.").wait_for(timeout=30_000)
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
+    )
+    page.wait_for_timeout(700)  # let Vega charts and the table canvas paint
+
+
+def test_every_page_loads_in_chromium_without_errors(dashboard_url: str, tmp_path: Path) -> None:
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    shots = SCREENSHOT_DIR or tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            for path, title in PAGES.items():
+                page = context.new_page()
+                _load(page, f"{dashboard_url}/{path}")
+                assert page.locator("h1").first.inner_text().strip() == title
+                exceptions = page.locator('[data-testid="stException"]')
+                assert exceptions.count() == 0, exceptions.all_inner_texts()
+                errors = page.locator('[data-testid="stAlertContentError"]')
+                assert errors.count() == 0, errors.all_inner_texts()
+                assert page.get_by_text("Page not found").count() == 0
+                if path in ("", "vendors", "fleet"):
+                    assert page.locator('[data-testid="stImage"] img').count() >= 2  # SVG charts
+                name = SHOT_NAMES.get(path, path)
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+                page.close()
+        finally:
+            browser.close()
+    assert sorted(p.name for p in shots.glob("*.png")) == sorted(
+        f"{SHOT_NAMES.get(p, p)}.png" for p in PAGES
+    )

@@ -1,0 +1,69 @@
+"""Every page renders with demo data, with an empty warehouse and with no snapshot at all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.conftest import APP, PAGES_DIR, point_at
+
+PAGES = sorted(p.stem for p in PAGES_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def test_every_page_file_is_registered_in_the_router() -> None:
+    registered = set(re.findall(r'"app_pages/(\w+)\.py"', Path(APP).read_text()))
+    assert registered == set(PAGES)
+    assert len(PAGES) == 6
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_demo_data(app, demo, page: str) -> None:
+    at = app(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title and at.title[0].value
+    assert "Times in UTC." in at.caption[-1].value
+    assert "snapshot" in at.caption[-1].value
+    # Every table comes with its CSV download.
+    assert len(at.table) >= 1 and not at.dataframe  # static tables unless toggled
+    assert len(at.download_button) == len(at.table) + (page == "workloads")  # + hourly CSV
+    assert all(b.key and b.key.endswith(".csv") for b in at.download_button)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_interactive_charts_and_tables(app, demo, page: str) -> None:
+    at = app(page)
+    at.sidebar.toggle(key="ui.interactive").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    assert len(at.dataframe) >= 1 and not at.table
+    assert len(at.download_button) == len(at.dataframe) + (page == "workloads")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_shows_how_to_get_data_when_the_warehouse_is_empty(
+    app, empty_warehouse, page: str
+) -> None:
+    at = app(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    text = " ".join(i.value for i in at.info)
+    if page == "reports":
+        assert "No weekly report has been sent yet" in text
+    else:
+        assert "No data yet" in text and "no rollups yet" in text
+        assert "wattledger simulate --backfill-days 14" in text
+        assert not at.table and not at.dataframe and not at.metric
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_explains_a_missing_snapshot(app, monkeypatch, tmp_path: Path, page: str) -> None:
+    point_at(monkeypatch, tmp_path)
+    at = app(page)
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(i.value for i in at.info)
+    assert f"No mart snapshot at {tmp_path / 'marts.duckdb'}" in text
+    assert "wattledger serve" in text
+    assert not at.sidebar.multiselect  # no filters without data
