@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from wattledger.cli._common import err_console, progress_bar, state
 from wattledger.config import load_settings
@@ -192,3 +193,8 @@ def _summary(engine: object, recs: list) -> None:  # type: ignore[type-arg]
         err_console.print(
             f"  [{r.kind}] {r.workload}: {r.from_route} → {r.to_route}  {saving}", highlight=False
         )
+
+
+def register(app: object) -> None:
+    """Add the ``demo`` command."""
+    app.command("demo")(demo)  # type: ignore[attr-defined]
