@@ -228,12 +228,15 @@ def main() -> None:
         t = time.perf_counter()
         snap = build(directory, args.scale)
         con = duckdb.connect(str(snap), read_only=True)
-        hourly, requests = con.execute(
-            "SELECT count(*), sum(requests) FROM rollup_hourly"
-        ).fetchone()
+        row = con.execute("SELECT count(*), sum(requests) FROM rollup_hourly").fetchone()
+        assert row is not None
+        hourly, requests = row
         con.close()
-        print(f"built {requests:,} requests in {hourly:,} hourly rollup rows in "
-              f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
+        print(
+            f"built {requests:,} requests in {hourly:,} hourly rollup rows in "
+            f"{time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
         os.environ["WATTLEDGER_DATA_DIR"] = str(directory)
         settings = load_settings()
         log = (directory / "dash.log").open("wb")
@@ -252,16 +255,20 @@ def main() -> None:
             empty.wait()
             log.close()
     base = statistics.median(times["empty"])
-    print(f"\n{requests:,} requests over 30 days; {hourly:,} hourly rollup rows; "
-          f"{args.rounds} rounds; medians.\n")
+    print(
+        f"\n{requests:,} requests over 30 days; {hourly:,} hourly rollup rows; "
+        f"{args.rounds} rounds; medians.\n"
+    )
     print("| page | cold (s) | warm median (s) | warm ÷ empty | cold ÷ empty |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| empty Streamlit page | | {base:.3f} | 1.00 | |")
     for i, path in enumerate(PAGES):
         name = path or "overview"
         warm = statistics.median(times[name])
-        print(f"| {name} | {times['cold'][i]:.3f} | {warm:.3f} | {warm / base:.2f} | "
-              f"{times['cold'][i] / base:.2f} |")
+        print(
+            f"| {name} | {times['cold'][i]:.3f} | {warm:.3f} | {warm / base:.2f} | "
+            f"{times['cold'][i] / base:.2f} |"
+        )
 
 
 if __name__ == "__main__":

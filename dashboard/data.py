@@ -144,5 +144,3 @@ def device_summary(f: RollupFilter) -> pd.DataFrame:
 def report_runs() -> pd.DataFrame:
     """Past weekly report runs."""
     return _frame("report_runs")
-
-

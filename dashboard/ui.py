@@ -161,7 +161,7 @@ def download(df: pd.DataFrame, key: str, filename: str, what: str) -> None:
     )
 
 
-def chart(c: alt.TopLevelMixin, key: str, *, width_px: int = 560) -> None:
+def chart(c: alt.Chart | alt.LayerChart | alt.FacetChart, key: str, *, width_px: int = 560) -> None:
     """An Altair chart: drawn to SVG on the server (fast), or interactive when toggled on."""
     if interactive():
         st.altair_chart(c, key=key, width="stretch")

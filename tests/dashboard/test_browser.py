@@ -70,8 +70,16 @@ def dashboard_url(demo_dir: Path, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(20)
+        assert proc.wait(30) == 0  # SIGTERM stops the command cleanly…
         log.close()
+    for _ in range(100):  # … and its Streamlit server with it
+        try:
+            httpx.get(f"{url}/_stcore/health", timeout=1)
+        except httpx.ConnectError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the Streamlit server outlived `wattledger dashboard`")
 
 
 def _load(page: Page, url: str) -> None:

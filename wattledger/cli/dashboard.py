@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -9,6 +10,15 @@ import typer
 
 from wattledger.cli._common import CONTEXT_SETTINGS, err_console, state
 from wattledger.errors import WattledgerError
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived while the dashboard ran."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
 
 dashboard_app = typer.Typer(
     context_settings=CONTEXT_SETTINGS, invoke_without_command=True, no_args_is_help=False
@@ -72,6 +82,8 @@ def dashboard(
             f"[yellow]No data yet:[/yellow] {source.problem} {GET_DATA_HINT}", highlight=False
         )
     handle = start_dashboard(settings, host=host, port=port, config_path=cli.config_path)
+    # SIGTERM (e.g. from a supervisor) must stop the Streamlit child too, not orphan it.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         handle.wait_ready()
         err_console.print(
@@ -79,9 +91,14 @@ def dashboard(
             highlight=False,
         )
         code = handle.wait()
+    except _Terminated:
+        handle.stop()
+        return
     except KeyboardInterrupt:
         handle.stop()
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if code not in (0, -15):
         raise WattledgerError(
             f"The dashboard exited with code {code}.",

@@ -1,0 +1,1 @@
+"""Dashboard pages, one Streamlit script each; registered in ``streamlit_app.py``."""
