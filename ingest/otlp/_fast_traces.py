@@ -342,10 +342,13 @@ def _columns(
     for key in _TTFT_KEYS:
         if key in columns:
             col = columns[key]
+            # NaN means "not measured" (stored as NULL): the chunk event is then still needed.
             present = (
-                col.is_valid().to_numpy(zero_copy_only=False)
+                pc.fill_null(pc.invert(pc.is_nan(col)), False).to_numpy(zero_copy_only=False)
+                if isinstance(col, pa.Array) and pa.types.is_floating(col.type)
+                else col.is_valid().to_numpy(zero_copy_only=False)
                 if isinstance(col, pa.Array)
-                else np.array([v is not None for v in col])
+                else np.array([v is not None and v == v for v in col])
             )
             need &= ~present
     chunks = _first_chunks(list(merged.events), n, need) if need.any() else None

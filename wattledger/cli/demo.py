@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from wattledger.cli._common import err_console, progress_bar, state
 from wattledger.config import load_settings
