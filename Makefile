@@ -9,10 +9,11 @@ DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR ?= .demo
 export WATTLEDGER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint format pg-start clean wheel soak help
+.PHONY: demo test lint format pg-start chromium clean wheel help
 
 help:
-	@echo "make demo   - install into $(VENV) and run the product on an embedded DuckDB warehouse"
+	@echo "make demo   - install into $(VENV), simulate 14 days of a fleet, open the dashboard"
+	@echo "              (DEMO_ARGS=--no-dashboard to only build; data in $(DEMO_DIR)/)"
 	@echo "make test   - install dev extras, start PostgreSQL if installed but down, run all tests"
 	@echo "make lint   - ruff format check and ruff lint"
 	@echo "make wheel  - build the wheel and sdist into dist/"
@@ -22,7 +23,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml setup.py | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dashboard]'
+	$(BIN)/pip install --quiet -e '.[dashboard,sim]'
 	touch $@
 
 $(DEV_STAMP): pyproject.toml setup.py | $(BIN)/python
@@ -30,12 +31,13 @@ $(DEV_STAMP): pyproject.toml setup.py | $(BIN)/python
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
-	WATTLEDGER_DATA_DIR=$(DEMO_DIR) $(BIN)/wattledger db upgrade
-	@echo
-	@echo "The warehouse is ready in $(DEMO_DIR)/wattledger.duckdb. Next:"
-	@echo "  . $(VENV)/bin/activate"
-	@echo "  export WATTLEDGER_DATA_DIR=$(DEMO_DIR)"
-	@echo "  wattledger --help"
+	WATTLEDGER_DATA_DIR=$(DEMO_DIR) $(BIN)/wattledger demo $(DEMO_ARGS)
+
+# The browser test drives Debian's Chromium (no browser is ever downloaded).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the dashboard browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 pg-start:
 	@if command -v pg_ctlcluster >/dev/null 2>&1 && ls /etc/postgresql >/dev/null 2>&1; then \
@@ -52,7 +54,7 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(DEV_STAMP) pg-start
+test: $(DEV_STAMP) pg-start chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
