@@ -86,6 +86,28 @@ def _ranges(prices: Any) -> list[tuple[dt.datetime, dt.datetime | None, Any]]:
     return out
 
 
+def _list_row(
+    provider: str,
+    llm_model: str,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    flat: tuple[Decimal, Decimal, Decimal | None],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    return dict(
+        provider=provider,
+        llm_model=llm_model,
+        origin="list",
+        tenant=ALL_TENANTS,
+        valid_from=start,
+        valid_to=end,
+        input_per_mtok_usd=flat[0],
+        output_per_mtok_usd=flat[1],
+        cached_input_per_mtok_usd=flat[2],
+        updated_at=now,
+    )
+
+
 def list_price_rows() -> tuple[list[dict[str, Any]], int]:
     """Every token-priced model in genai-prices as ``prices`` rows, and the count skipped."""
     from genai_prices import data
@@ -101,18 +123,7 @@ def list_price_rows() -> tuple[list[dict[str, Any]], int]:
                 if flat is None:
                     skipped += 1
                     continue
-                rows[(ours, model.id, start)] = dict(
-                    provider=ours,
-                    llm_model=model.id,
-                    origin="list",
-                    tenant=ALL_TENANTS,
-                    valid_from=start,
-                    valid_to=end,
-                    input_per_mtok_usd=flat[0],
-                    output_per_mtok_usd=flat[1],
-                    cached_input_per_mtok_usd=flat[2],
-                    updated_at=now,
-                )
+                rows[(ours, model.id, start)] = _list_row(ours, model.id, start, end, flat, now)
     return list(rows.values()), skipped
 
 
@@ -138,20 +149,7 @@ def _aliases(engine: Engine, known: set[tuple[str, str]]) -> list[dict[str, Any]
             continue
         for start, end, price in _ranges(model.prices):
             if (flat := _flat(price)) is not None:
-                rows.append(
-                    dict(
-                        provider=provider_name,
-                        llm_model=model_name,
-                        origin="list",
-                        tenant=ALL_TENANTS,
-                        valid_from=start,
-                        valid_to=end,
-                        input_per_mtok_usd=flat[0],
-                        output_per_mtok_usd=flat[1],
-                        cached_input_per_mtok_usd=flat[2],
-                        updated_at=now,
-                    )
-                )
+                rows.append(_list_row(provider_name, model_name, start, end, flat, now))
     return rows
 
 

@@ -114,7 +114,6 @@ def serve(
       wattledger ingest serve --port 4318
       wattledger ingest serve --check --json
     """
-    import uvicorn
 
     from wattledger.ingest import create_ingest
     from wattledger.models import make_engine
@@ -137,27 +136,33 @@ def serve(
         )
     engine = make_engine(settings.url)
     service = create_ingest(settings, engine)
-    # uvicorn's own messages ("Uvicorn running on …") go where ours go.
-    uvicorn_logger = logging.getLogger("uvicorn")
-    uvicorn_logger.handlers[:] = logging.getLogger("wattledger").handlers
-    uvicorn_logger.setLevel(logging.getLogger("wattledger").level)
     err_console.print(
         f"wattledger ingest on http://{cfg.host}:{cfg.port} → {redact(settings.url)}",
         highlight=False,
     )
+    try:
+        run_asgi(service.app, cfg.host, cfg.port)
+    finally:
+        engine.dispose()
+
+
+def run_asgi(app: object, host: str, port: int) -> None:
+    """Serve an ASGI app with uvicorn until interrupted; uvicorn logs go where ours go."""
+    import uvicorn
+
+    uvicorn_logger = logging.getLogger("uvicorn")
+    uvicorn_logger.handlers[:] = logging.getLogger("wattledger").handlers
+    uvicorn_logger.setLevel(logging.getLogger("wattledger").level)
     config = uvicorn.Config(
-        service.app,
-        host=cfg.host,
-        port=cfg.port,
+        app,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         lifespan="on",
         server_header=False,
     )
-    try:
-        uvicorn.Server(config).run()
-    finally:
-        engine.dispose()
+    uvicorn.Server(config).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -48,11 +48,9 @@ def serve(
       wattledger serve --insecure-no-auth --with-dashboard
       wattledger --database-url postgresql+psycopg://wl@db/wl serve --no-scheduler
     """
-    import uvicorn
-
     from wattledger.analytics.jobs.pipeline import build_pipeline
     from wattledger.analytics.reports.schedule import add_report_job
-    from wattledger.cli.ingest import _with_overrides
+    from wattledger.cli.ingest import _with_overrides, run_asgi
     from wattledger.ingest import create_ingest
     from wattledger.migrations import runner
     from wattledger.models import make_engine
@@ -92,18 +90,7 @@ def serve(
             + (" with the analytics scheduler" if scheduler else ""),
             highlight=False,
         )
-        uvicorn_logger = logging.getLogger("uvicorn")
-        uvicorn_logger.handlers[:] = logging.getLogger("wattledger").handlers
-        config = uvicorn.Config(
-            service.app,
-            host=cfg.host,
-            port=cfg.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-        )
-        uvicorn.Server(config).run()
+        run_asgi(service.app, cfg.host, cfg.port)
     finally:
         if jobs is not None:
             jobs.shutdown(wait=True)
