@@ -48,25 +48,6 @@ def test_bad_fleet_file_is_a_clear_error(tmp_path: Path) -> None:
     assert r.stderr.count("\n") == 2 and "Hint:" in r.stderr
 
 
-def test_backfill_without_the_ingest_mapping_is_a_clear_error(tmp_path: Path) -> None:
-    truth = tmp_path / "truth.parquet"
-    r = run(
-        "simulate", "--backfill-days", "0.01", "--ground-truth", str(truth),
-        "--database-url", f"duckdb:///{tmp_path}/wl.duckdb",
-    )  # fmt: skip
-    try:
-        import wattledger.ingest as ingest
-
-        has_mapping = hasattr(ingest, "request_table_from_columns")
-    except ImportError:
-        has_mapping = False
-    if has_mapping:
-        pytest.skip("ingest provides the mapping: the end-to-end path is tested by ingest")
-    assert r.returncode == 1
-    assert "request_table_from_columns" in r.stderr and "--endpoint" in r.stderr
-    assert not truth.exists()
-
-
 class ContractRecorder:
     """Stand-in for the ingest column mapping (wattledger.ingest) until it lands.
 
