@@ -113,7 +113,7 @@ def test_password_gate(app, demo, monkeypatch) -> None:
 def test_postgresql_warehouse_is_read_directly_and_read_only(app, pg_url: str, monkeypatch) -> None:
     runner.upgrade(pg_url)
     engine = make_engine(pg_url)
-    add_price(engine, "p", "llama-3.1-8b", "1.00", "2.00")
+    add_price(engine, "p", "hand-llm", "1.00", "2.00")
     add_requests(
         engine,
         [
