@@ -2,7 +2,8 @@
 
 What is measured, per backend:
 
-1. ``wattledger ingest serve`` runs as its own process on 127.0.0.1 (DuckDB file or PostgreSQL).
+1. ``wattledger ingest serve`` runs as its own process on 127.0.0.1 (DuckDB file or PostgreSQL)
+   with its default settings.
 2. This process is the client: it sends protobuf bodies of 512 spans each, encoded by the
    official OpenTelemetry exporter's encoder (``encode_spans``) from SDK spans carrying the
    attributes our SDK sets, over several keep-alive connections, as fast as the server answers.
@@ -12,12 +13,13 @@ What is measured, per backend:
 
 The ceiling: the same rows, already mapped to Arrow (decoding not timed), inserted into a fresh
 DuckDB warehouse with ``INSERT INTO inference_requests SELECT * FROM arrow`` in chunks of the
-writer's batch size (``[ingest] batch_max_rows``). The ratio end-to-end / ceiling is reported;
-a second ceiling into a copy of the table without keys and constraints shows what the primary
-key and checks cost. Run::
+writer's batch size (``[ingest] batch_max_rows``), measured right before and right after the
+DuckDB end-to-end run so both see the same machine. A second ceiling into a copy of the table
+without keys and checks shows what the primary key, foreign key and checks cost. Each run is
+repeated (``--repeat``) and medians are reported, because a shared 2-core machine is noisy.
 
     .venv/bin/python bench/ingest_throughput.py                 # DuckDB and PostgreSQL
-    .venv/bin/python bench/ingest_throughput.py --backends duckdb --spans 102400
+    .venv/bin/python bench/ingest_throughput.py --backends duckdb --spans 102400 --repeat 1
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,20 +71,31 @@ class _Capture(SpanExporter):
 def template_body() -> bytes:
     """512 SDK spans with the attributes our SDK sets, encoded as the official exporter does."""
     cap = _Capture()
-    provider = TracerProvider(resource=Resource.create(
-        {"service.name": "chat-api", "host.name": "node-1", "wattledger.site": "eu-west"}))
+    provider = TracerProvider(
+        resource=Resource.create(
+            {"service.name": "chat-api", "host.name": "node-1", "wattledger.site": "eu-west"}
+        )
+    )
     provider.add_span_processor(SimpleSpanProcessor(cap))
     tracer = provider.get_tracer("wattledger")
     for i in range(SPANS_PER_BODY):
         with tracer.start_as_current_span("chat llama-3.1-8b") as s:
-            s.set_attributes({
-                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "vllm",
-                "gen_ai.request.model": "llama-3.1-8b", "gen_ai.response.model": "llama-3.1-8b",
-                "gen_ai.usage.input_tokens": 100 + i, "gen_ai.usage.output_tokens": 50 + i % 7,
-                "wattledger.ttft_s": 0.12, "wattledger.workload": "chat",
-                "wattledger.device.id": f"GPU-{i % 8}", "server.address": "10.0.0.7",
-                "wattledger.itl.mean_s": 0.021, "wattledger.quantization": "bf16",
-            })
+            s.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "vllm",
+                    "gen_ai.request.model": "llama-3.1-8b",
+                    "gen_ai.response.model": "llama-3.1-8b",
+                    "gen_ai.usage.input_tokens": 100 + i,
+                    "gen_ai.usage.output_tokens": 50 + i % 7,
+                    "wattledger.ttft_s": 0.12,
+                    "wattledger.workload": "chat",
+                    "wattledger.device.id": f"GPU-{i % 8}",
+                    "server.address": "10.0.0.7",
+                    "wattledger.itl.mean_s": 0.021,
+                    "wattledger.quantization": "bf16",
+                }
+            )
     provider.shutdown()
     return encode_spans(cap.spans).SerializeToString()
 
@@ -108,8 +122,12 @@ def _committed(port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(('wattledger_ingest_written_total{signal="traces"}',
-                            'wattledger_ingest_duplicates_total{signal="traces"}')):
+        if line.startswith(
+            (
+                'wattledger_ingest_written_total{signal="traces"}',
+                'wattledger_ingest_duplicates_total{signal="traces"}',
+            )
+        ):
             total += float(line.split()[-1])
     return total
 
@@ -121,11 +139,19 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
     key = create_key(engine, "bench").key
     engine.dispose()
     port = _free_port()
-    env = {**os.environ, "WATTLEDGER_DATABASE_URL": url, "WATTLEDGER_DATA_DIR": str(work),
-           "WATTLEDGER_INGEST__STATS_LOG_INTERVAL_S": "0"}
+    env = {
+        **os.environ,
+        "WATTLEDGER_DATABASE_URL": url,
+        "WATTLEDGER_DATA_DIR": str(work),
+        "WATTLEDGER_INGEST__STATS_LOG_INTERVAL_S": "0",
+    }
     log = open(work / f"server-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "wattledger", "ingest", "serve", "--port",
-                             str(port)], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattledger", "ingest", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -144,8 +170,9 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
 
         def client() -> None:
             headers = {"authorization": f"Bearer {key}", "content-type": "application/x-protobuf"}
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers,
-                              timeout=60) as c:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60
+            ) as c:
                 while True:
                     with lock:
                         if not queue:
@@ -179,23 +206,32 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
         stored = conn.execute(text("SELECT count(*) FROM inference_requests")).scalar_one()
     engine.dispose()
     assert stored == total, f"stored {stored} of {total}"
-    return {"spans": total, "acked_s": acked, "committed_s": committed,
-            "spans_per_s": total / committed, "retries_429_503": retries[0]}
+    return {
+        "spans": total,
+        "acked_s": acked,
+        "committed_s": committed,
+        "spans_per_s": total / committed,
+        "retries_429_503": retries[0],
+    }
 
 
-def ceiling(bodies: list[bytes], work: Path) -> dict[str, float]:
-    """DuckDB raw Arrow insert of the same rows (mapped beforehand, not timed)."""
-    tables = [map_requests(traces.decode_protobuf(b).columns, tenant="bench").table
-              for b in bodies]
-    rows = pa.concat_tables(tables)
+def mapped_rows(bodies: list[bytes]) -> pa.Table:
+    """The rows the receiver stores for ``bodies`` (decoded and mapped, not timed)."""
+    return pa.concat_tables(
+        [map_requests(traces.decode_protobuf(b).columns, tenant="bench").table for b in bodies]
+    )
+
+
+def ceiling(rows: pa.Table, work: Path) -> dict[str, float]:
+    """DuckDB raw Arrow insert of ``rows`` into a fresh warehouse, rows/s (with and without
+    the table's keys and checks), in chunks of the writer's batch size."""
+    import duckdb
+
     chunks = [rows.slice(i, BATCH_MAX_ROWS) for i in range(0, rows.num_rows, BATCH_MAX_ROWS)]
     out: dict[str, float] = {}
     for label, table in (("with_keys", "inference_requests"), ("no_keys", "bare")):
-        path = work / f"ceiling-{label}.duckdb"
-        url = f"duckdb:///{path}"
-        runner.upgrade(url)
-        import duckdb
-
+        path = work / f"ceiling-{label}-{uuid.uuid4().hex[:6]}.duckdb"
+        runner.upgrade(f"duckdb:///{path}")
         con = duckdb.connect(str(path))
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE TABLE bare AS SELECT * FROM inference_requests LIMIT 0")
@@ -203,7 +239,8 @@ def ceiling(bodies: list[bytes], work: Path) -> dict[str, float]:
         con.execute(  # the devices the rows reference exist first, as the receiver ensures
             "INSERT INTO devices (device_id, tenant, vendor, hardware_model, power_source, "
             "first_seen_at, last_seen_at) SELECT DISTINCT device_id, 'bench', 'unknown', "
-            "'unknown', 'unknown', now(), now() FROM all_rows WHERE device_id IS NOT NULL")
+            "'unknown', 'unknown', now(), now() FROM all_rows WHERE device_id IS NOT NULL"
+        )
         con.unregister("all_rows")
         started = time.perf_counter()
         for chunk in chunks:
@@ -234,50 +271,84 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--spans", type=int, default=204_800, help="spans per backend")
     p.add_argument("--connections", type=int, default=4, help="concurrent HTTP connections")
     p.add_argument("--backends", default="duckdb,postgres")
-    p.add_argument("--pg-url", default=os.environ.get(
-        "WATTLEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "WATTLEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    p.add_argument("--repeat", type=int, default=3, help="runs; medians are reported")
     p.add_argument("--json", action="store_true", help="print JSON only")
     args = p.parse_args(argv)
     n_bodies = max(1, args.spans // SPANS_PER_BODY)
     bodies = make_bodies(n_bodies)
-    result: dict[str, Any] = {"cpus": os.cpu_count(), "spans_per_body": SPANS_PER_BODY,
-                              "connections": args.connections,
-                              "load_before": os.getloadavg()[0]}
+    rows = mapped_rows(bodies)
+    backends = args.backends.split(",")
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="wl-bench-") as tmp:
         work = Path(tmp)
-        for backend in args.backends.split(","):
-            bench_dir = work / backend
-            bench_dir.mkdir()
-            if backend == "duckdb":
-                result["duckdb"] = run_server_bench(f"duckdb:///{bench_dir}/wh.duckdb", bodies,
-                                                    args.connections, bench_dir)
-            else:
-                url, name = _pg_database(args.pg_url)
-                try:
-                    result["postgres"] = run_server_bench(url, bodies, args.connections,
-                                                          bench_dir)
-                finally:
-                    _drop_pg(args.pg_url, name)
-        result["ceiling_rows_per_s"] = ceiling(bodies, work)
-    if "duckdb" in result:
-        result["ratio_duckdb_to_ceiling"] = (
-            result["duckdb"]["spans_per_s"] / result["ceiling_rows_per_s"]["with_keys"])
+        for rep in range(args.repeat):
+            run: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+            before = ceiling(rows, work)  # measured right before and after DuckDB end to end,
+            for backend in backends:  # so that all three see the same machine
+                bench_dir = work / f"{backend}-{rep}"
+                bench_dir.mkdir()
+                if backend == "duckdb":
+                    run["duckdb"] = run_server_bench(
+                        f"duckdb:///{bench_dir}/wh.duckdb", bodies, args.connections, bench_dir
+                    )
+                    after = ceiling(rows, work)
+                    run["ceiling_rows_per_s"] = {k: (before[k] + after[k]) / 2 for k in before}
+                    run["ratio_duckdb_to_ceiling"] = (
+                        run["duckdb"]["spans_per_s"] / run["ceiling_rows_per_s"]["with_keys"]
+                    )
+                else:
+                    url, name = _pg_database(args.pg_url)
+                    try:
+                        run["postgres"] = run_server_bench(url, bodies, args.connections, bench_dir)
+                    finally:
+                        _drop_pg(args.pg_url, name)
+            run.setdefault("ceiling_rows_per_s", before)
+            runs.append(run)
+    result: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "spans": n_bodies * SPANS_PER_BODY,
+        "spans_per_body": SPANS_PER_BODY,
+        "connections": args.connections,
+        "runs": runs,
+    }
+    med = statistics.median
+    summary: dict[str, float] = {}
+    for backend in backends:
+        summary[f"{backend}_spans_per_s"] = med(r[backend]["spans_per_s"] for r in runs)
+    summary["ceiling_with_keys_rows_per_s"] = med(
+        r["ceiling_rows_per_s"]["with_keys"] for r in runs
+    )
+    summary["ceiling_no_keys_rows_per_s"] = med(r["ceiling_rows_per_s"]["no_keys"] for r in runs)
+    if "duckdb" in backends:
+        summary["ratio_duckdb_to_ceiling"] = med(r["ratio_duckdb_to_ceiling"] for r in runs)
+    result["median"] = summary
     if args.json:
         print(json.dumps(result, indent=2))
         return result
-    print(f"{n_bodies * SPANS_PER_BODY} spans, {SPANS_PER_BODY} per body, "
-          f"{args.connections} connections, {os.cpu_count()} CPUs")
-    for backend in ("duckdb", "postgres"):
-        if backend in result:
-            r = result[backend]
-            print(f"  {backend:9s} end to end: {r['spans_per_s']:>9,.0f} spans/s "
-                  f"(acked in {r['acked_s']:.2f} s, committed in {r['committed_s']:.2f} s, "
-                  f"{r['retries_429_503']} 429/503 retries)")
-    c = result["ceiling_rows_per_s"]
-    print(f"  DuckDB raw Arrow insert: {c['with_keys']:>9,.0f} rows/s into inference_requests, "
-          f"{c['no_keys']:,.0f} rows/s without keys or checks")
-    if "ratio_duckdb_to_ceiling" in result:
-        print(f"  ratio DuckDB end to end / raw insert: {result['ratio_duckdb_to_ceiling']:.0%}")
+    print(
+        f"{result['spans']} spans per run, {SPANS_PER_BODY} per body, {args.connections} "
+        f"connections, {os.cpu_count()} CPUs, {args.repeat} run(s); medians:"
+    )
+    for backend in backends:
+        best = max(r[backend]["spans_per_s"] for r in runs)
+        print(
+            f"  {backend:9s} end to end: {summary[f'{backend}_spans_per_s']:>9,.0f} spans/s "
+            f"(best {best:,.0f})"
+        )
+    print(
+        f"  DuckDB raw Arrow insert: {summary['ceiling_with_keys_rows_per_s']:>9,.0f} rows/s "
+        f"into inference_requests, {summary['ceiling_no_keys_rows_per_s']:,.0f} rows/s "
+        "without keys or checks"
+    )
+    if "ratio_duckdb_to_ceiling" in summary:
+        print(f"  ratio DuckDB end to end / raw insert: {summary['ratio_duckdb_to_ceiling']:.0%}")
+    print(f"  load average before each run: {[round(r['load_before'], 1) for r in runs]}")
     return result
 
 

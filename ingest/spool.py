@@ -214,7 +214,14 @@ class Spool:
             seg = self._active
             if seg is None or seg.fd is None:
                 raise OSError("the spool is closed")
-            os.write(seg.fd, data)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(seg.fd, view) :]
+            except OSError:
+                # Cut the partial record off, or replay would stop at it and miss later ones.
+                os.ftruncate(seg.fd, seg.size)
+                raise
             seg.size += len(data)
             seg.records += 1
             self._written += 1

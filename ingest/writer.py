@@ -89,6 +89,7 @@ class Writer:
         self._flush_now = False
         self._thread: threading.Thread | None = None
         self._unreleased: list[Ticket] = []
+        self._pending: list[Batch] = []  # taken from the queue, not yet committed
         self._last_checkpoint = time.monotonic()
         self.healthy = False
         self.last_error: str | None = None
@@ -195,12 +196,20 @@ class Writer:
             return items
 
     def _run(self) -> None:
-        attempt = 0
-        pending: list[Batch] = []
         while True:
-            if not pending:
-                pending = self._take()
-            if not pending:
+            try:
+                self._loop()
+                return
+            except Exception:  # noqa: BLE001 - a bug must not stop the writer; rows are spooled
+                logger.exception("ingest writer failed; restarting it in 1 s")
+                time.sleep(1.0)
+
+    def _loop(self) -> None:
+        attempt = 0
+        while True:
+            if not self._pending:
+                self._pending = self._take()
+            if not self._pending:
                 with self._cond:
                     if self._stopping:
                         return
@@ -208,7 +217,7 @@ class Writer:
                 if not self.healthy:
                     self.probe()
                 continue
-            if not self._attempt(pending):
+            if not self._attempt(self._pending):
                 with self._cond:
                     if self._stopping:
                         return  # left in the spool for the next start
@@ -216,8 +225,8 @@ class Writer:
                 attempt += 1
                 continue
             attempt = 0
-            self._done(pending)
-            pending = []
+            self._done(self._pending)
+            self._pending = []
             self._checkpoint()
 
     def _attempt(self, batches: list[Batch]) -> bool:
@@ -282,9 +291,11 @@ class Writer:
                 batches[0].rows,
                 error,
             )
-            self._stats.rejected.labels(signal="traces", reason="write_refused").inc(
-                batches[0].requests.num_rows if batches[0].requests is not None else 0
-            )
+            for signal, table in (("traces", batches[0].requests), ("metrics", batches[0].samples)):
+                if table is not None:
+                    self._stats.rejected.labels(signal=signal, reason="write_refused").inc(
+                        table.num_rows
+                    )
             return
         for b in batches:
             try:

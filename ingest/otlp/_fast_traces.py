@@ -154,7 +154,7 @@ def _statuses(codes: list[int], n: int) -> np.ndarray:
     return np.where(has, c[np.maximum(prev, 0)], 0)
 
 
-def _pick(items: list[Any], positions: np.ndarray) -> list[Any]:
+def _pick(items: Any, positions: np.ndarray) -> list[Any]:
     """``items`` at ``positions``, gathered in C."""
     if len(positions) == 0:
         return []
@@ -165,7 +165,7 @@ def _pick(items: list[Any], positions: np.ndarray) -> list[Any]:
 
 def _attribute_columns(kvs: Any, n: int) -> dict[str, Any]:
     keys = list(kvs.key)
-    raw_all = list(kvs.value)
+    raw_all = kvs.value  # indexed lazily: only the values we read become Python objects
     if len(keys) != len(raw_all):
         raise NotCanonical("attributes without a key or a value")
     codes = pc.index_in(pa.array(keys, pa.string()), value_set=_KEY_SET).fill_null(-1)

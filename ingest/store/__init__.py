@@ -95,27 +95,54 @@ def write_batch(
     return BatchResult(req, smp)
 
 
+#: Rows per transaction for large writes: one DuckDB row group, which DuckDB writes straight
+#: into the file; a 1M-row transaction was measured 1.8x slower than eight of these.
+CHUNK_ROWS = 122_880
+
+
+def _sum(results: list[WriteResult]) -> WriteResult:
+    return WriteResult(
+        sum(r.written for r in results),
+        sum(r.duplicates for r in results),
+        sum(r.devices for r in results),
+    )
+
+
 def write_requests(engine: Engine, table: pa.Table) -> WriteResult:
-    """Insert ``inference_requests`` rows in one transaction; known keys are duplicates.
+    """Insert ``inference_requests`` rows; keys already stored are counted as duplicates.
+
+    Tables larger than :data:`CHUNK_ROWS` are written in several transactions of that size; a
+    failure part-way leaves the earlier chunks stored, and writing the table again is safe.
 
     Args:
         engine: The warehouse (DuckDB or PostgreSQL).
         table: From :func:`~wattledger.ingest.request_table_from_columns`.
     """
-    with engine.begin() as conn:
-        return write_batch(conn, table, None, None).requests
+    results = []
+    for start in range(0, max(table.num_rows, 1), CHUNK_ROWS):
+        with engine.begin() as conn:
+            chunk = table.slice(start, CHUNK_ROWS)
+            results.append(write_batch(conn, chunk, None, None).requests)
+    return _sum(results)
 
 
 def write_samples(engine: Engine, samples: pa.Table, devices: pa.Table) -> WriteResult:
-    """Upsert ``devices`` then insert ``power_samples`` in one transaction.
+    """Upsert ``devices``, then insert ``power_samples`` (keys already stored are duplicates).
+
+    Written in transactions of :data:`CHUNK_ROWS` samples (the devices with the first).
 
     Args:
         engine: The warehouse (DuckDB or PostgreSQL).
         samples: ``power_samples`` rows from :func:`~wattledger.ingest.sample_tables_from_columns`.
         devices: The matching ``devices`` rows (every device the samples name).
     """
-    with engine.begin() as conn:
-        return write_batch(conn, None, samples, devices).samples
+    results = []
+    for start in range(0, max(samples.num_rows, 1), CHUNK_ROWS):
+        with engine.begin() as conn:
+            first = devices if start == 0 else devices.slice(0, 0)
+            chunk = samples.slice(start, CHUNK_ROWS)
+            results.append(write_batch(conn, None, chunk, first).samples)
+    return _sum(results)
 
 
 def checkpoint(conn: Connection) -> None:

@@ -107,3 +107,38 @@ def test_verifier_caches_and_notices_revocation(engine) -> None:  # type: ignore
     assert revoke_key(engine, "ffffffffffff") is None
     with pytest.raises(ValueError, match="not valid"):
         create_key(engine, "")
+
+
+def test_a_failed_append_leaves_no_torn_record_behind(tmp_path: Path) -> None:
+    """A full disk (here: the file-size limit, EFBIG) fails an append part-way; the partial
+    record is cut off, so records appended after the disk frees up still replay."""
+    script = f"""
+import resource, signal
+from pathlib import Path
+from wattledger.ingest.spool import Spool, SpoolRecord
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+spool = Spool(Path({str(tmp_path)!r}), segment_bytes=10**9)
+spool.open()
+rec = lambda i: SpoolRecord("traces", "t", "protobuf", "identity", bytes([i]) * 1000)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4500, hard))
+ok = 0
+try:
+    for i in range(10):
+        spool.append(rec(i)); ok += 1
+except OSError:
+    pass
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+spool.append(rec(99))
+spool.close()
+print(ok)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    accepted = int(out.stdout.strip())
+    assert 0 < accepted < 10
+    replay = Spool(tmp_path).open()
+    assert [r.body[0] for _, r in replay] == [*range(accepted), 99]
