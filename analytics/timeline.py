@@ -5,16 +5,18 @@ The method (DESIGN.md "Energy attribution"):
 1. The device's cumulative energy ``E(t)`` comes from its hardware energy counter where it
    reports one, else from integrating power samples (trapezoid). ``E`` is linear between
    samples, so the energy of any interval is ``E(b) - E(a)`` exactly.
-2. Time is cut at every request boundary (start, first token, end) and at bucket boundaries.
-   On each resulting segment the set of active requests and their phases are constant. A request
-   in prefill does work at rate ``w_p · input_tokens / prefill_s``; in decode at
-   ``w_d · output_tokens / decode_s``. The segment's energy above the idle baseline
-   (``max(E(b) - E(a) - P_idle·(b - a), 0)``) is split among active requests in proportion to
-   their rates; the rest of the segment's energy is idle.
-3. Because rates are constant on segments, the split reduces to prefix sums: with
-   ``g = dynamic energy / total rate`` per segment and ``G`` its cumulative sum, a request's
-   energy is ``rate_p·(G(first_token) - G(start)) + rate_d·(G(end) - G(first_token))``. The same
-   trick with segment length instead of energy gives each request's share of device time.
+2. Time is cut at every request boundary (start, first token, end), every sample time and every
+   bucket boundary. On each resulting piece the set of active requests and their phases are
+   constant. A request in prefill does work at rate ``w_p · input_tokens / prefill_s``; in
+   decode at ``w_d · output_tokens / decode_s``.
+3. Between two samples only the interval's total energy is known. Its energy above the idle
+   baseline, ``max(E(b) − E(a) − P_idle·(b − a), 0)``, goes to the pieces of the interval where
+   some request was active, in proportion to length × relative power (the roofline's power
+   shape by batch and phase when the route is known, else constant); inside each piece it is
+   split among the active requests by work rate. The rest of the interval's energy is idle.
+   With ``g`` = dynamic energy / total rate per piece and ``G`` its prefix sum, a request's
+   energy is ``rate_p·(G(first_token) − G(start)) + rate_d·(G(end) − G(first_token))``; the same
+   with piece length instead of energy gives its share of device time.
 4. Conservation holds by construction: attributed + idle = measured, per device and window.
 """
 
