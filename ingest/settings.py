@@ -32,8 +32,8 @@ class IngestSettings(BaseModel):
         auth_cache_ttl_s: Seconds a verified (or refused) key is trusted before the key table
             is read again; a revocation takes effect within this time.
         decode_threads: Requests decoded at once, off the event loop. Decoding holds the GIL,
-            so more threads than two only add switching; two let one decode while another
-            waits for the spool's fsync.
+            so more threads only add switching; two keep one large body from stalling the
+            rest. (Spool fsyncs wait in other threads.)
         provider_hosts: Extra ``host suffix = provider`` pairs, checked before the built-in
             table, for OpenAI-compatible endpoints (e.g. ``"llm.internal.example" = "vllm"``).
         stats_log_interval_s: Seconds between the counter summaries written to the log; 0 off.
