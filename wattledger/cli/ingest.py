@@ -80,12 +80,15 @@ def serve(
     host: Annotated[
         str | None,
         typer.Option(
-            help="Interface to bind (default 127.0.0.1, or [ingest] host).", show_default=False
+            help="Interface to bind (default 127.0.0.1, or ingest.host in the config).",
+            show_default=False,
         ),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="TCP port (default 4318, or [ingest] port).", show_default=False),
+        typer.Option(
+            help="TCP port (default 4318, or ingest.port in the config).", show_default=False
+        ),
     ] = None,
     insecure_no_auth: Annotated[
         bool,
@@ -145,6 +148,9 @@ def serve(
         f"wattledger ingest on http://{cfg.host}:{cfg.port} → {redact(settings.url)}",
         highlight=False,
     )
+    # Start here rather than in the app's lifespan, so a spool held by another process or a
+    # similar problem is a one-line error with a hint, not a traceback from the ASGI server.
+    service.start()
     config = uvicorn.Config(
         service.app,
         host=cfg.host,
@@ -157,6 +163,7 @@ def serve(
     try:
         uvicorn.Server(config).run()
     finally:
+        service.stop()
         engine.dispose()
 
 
