@@ -32,7 +32,7 @@ from starlette.routing import Route
 from wattledger.ingest.auth import AuthError
 from wattledger.ingest.otlp.values import DecodeError
 from wattledger.ingest.service import DEFAULT_TENANT, BodyTooLarge, Outcome
-from wattledger.ingest.spool import SpoolRecord
+from wattledger.ingest.spool import SpoolRecord, Ticket
 
 if TYPE_CHECKING:
     from wattledger.ingest.service import IngestService
@@ -108,6 +108,7 @@ def build_app(service: IngestService) -> Starlette:
     """The Starlette app serving ``service``; its lifespan starts and stops the service."""
     cfg = service.config
     limiter = anyio.CapacityLimiter(cfg.decode_threads)
+    spool_limiter = anyio.CapacityLimiter(16)
 
     async def tenant_of(request: Request) -> str:
         if cfg.insecure_no_auth:
@@ -195,7 +196,12 @@ def build_app(service: IngestService) -> Starlette:
                 raise _Refusal(429, "the writer is behind; retry later", cfg.retry_after_s)
             body = await read_body(request)
             record = SpoolRecord(signal, tenant, fmt, encoding, body)
-            out = await anyio.to_thread.run_sync(_process, record, limiter=limiter)
+            out = await anyio.to_thread.run_sync(_decode, record, limiter=limiter)
+            if out.batch is not None:
+                # fsync waits happen here, apart from decoding, so they never hold a decoder
+                out.batch.ticket = await anyio.to_thread.run_sync(
+                    _spool, record, limiter=spool_limiter
+                )
         except _Refusal as r:
             return _error(fmt, r.status, r.message, r.retry_after)
         except ClientDisconnect:
@@ -204,9 +210,9 @@ def build_app(service: IngestService) -> Starlette:
             service.writer.submit(out.batch)
         return _success(fmt, signal, out)
 
-    def _process(record: SpoolRecord) -> Outcome:
+    def _decode(record: SpoolRecord) -> Outcome:
         try:
-            return service.process(record)
+            return service.process(record, spool=False)
         except BodyTooLarge as e:
             raise _Refusal(
                 413,
@@ -214,14 +220,18 @@ def build_app(service: IngestService) -> Starlette:
             ) from e
         except DecodeError as e:
             raise _Refusal(400, str(e)) from e
+        except Exception as e:  # noqa: BLE001 - input we could not make sense of: a 400
+            logger.exception("unexpected error decoding a %s body", record.signal)
+            raise _Refusal(400, f"the body could not be decoded: {type(e).__name__}") from e
+
+    def _spool(record: SpoolRecord) -> Ticket:
+        try:
+            return service.spool.append(record)
         except OSError as e:
             logger.error("cannot write the spool %s: %s", service.spool.directory, e)
             raise _Refusal(
                 503, "cannot store the data durably right now; retry later", cfg.retry_after_s
             ) from e
-        except Exception as e:  # noqa: BLE001 - input we could not make sense of: a 400
-            logger.exception("unexpected error decoding a %s body", record.signal)
-            raise _Refusal(400, f"the body could not be decoded: {type(e).__name__}") from e
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

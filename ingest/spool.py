@@ -165,7 +165,7 @@ class Spool:
             raise SpoolLocked(
                 f"The ingest spool {self.directory} is in use by another process.",
                 hint="Run one ingest process per spool directory, or set "
-                "[ingest] spool_dir (WATTLEDGER_INGEST__SPOOL_DIR) to another directory.",
+                "ingest.spool_dir (WATTLEDGER_INGEST__SPOOL_DIR) to another directory.",
             ) from e
         replay: list[tuple[Ticket, SpoolRecord]] = []
         numbers = sorted(

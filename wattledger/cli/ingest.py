@@ -80,12 +80,15 @@ def serve(
     host: Annotated[
         str | None,
         typer.Option(
-            help="Interface to bind (default 127.0.0.1, or [ingest] host).", show_default=False
+            help="Interface to bind (default 127.0.0.1, or ingest.host in the config).",
+            show_default=False,
         ),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(help="TCP port (default 4318, or [ingest] port).", show_default=False),
+        typer.Option(
+            help="TCP port (default 4318, or ingest.port in the config).", show_default=False
+        ),
     ] = None,
     insecure_no_auth: Annotated[
         bool,
@@ -140,9 +143,13 @@ def serve(
         f"wattledger ingest on http://{cfg.host}:{cfg.port} → {redact(settings.url)}",
         highlight=False,
     )
+    # Start here rather than in the app's lifespan, so a spool held by another process or a
+    # similar problem is a one-line error with a hint, not a traceback from the ASGI server.
+    service.start()
     try:
         run_asgi(service.app, cfg.host, cfg.port)
     finally:
+        service.stop()
         engine.dispose()
 
 

@@ -125,7 +125,7 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list` (or the key).")],
     as_json: bool = json_option(),
 ) -> None:
-    """Revoke a key: requests sent with it get 401 (within [ingest] auth_cache_ttl_s).
+    """Revoke a key: requests sent with it get 401 (within ingest.auth_cache_ttl_s seconds).
 
     \b
     Example:

@@ -90,12 +90,14 @@ def serve(
             + (" with the analytics scheduler" if scheduler else ""),
             highlight=False,
         )
+        service.start()  # a held spool or similar is a one-line error, not an ASGI traceback
         run_asgi(service.app, cfg.host, cfg.port)
     finally:
         if jobs is not None:
             jobs.shutdown(wait=True)
         if dashboard is not None:
             dashboard.stop()
+        service.stop()
         engine.dispose()
 
 
