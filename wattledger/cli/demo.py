@@ -189,9 +189,8 @@ def _summary(engine: object, recs: list) -> None:  # type: ignore[type-arg]
     err_console.print(f"\n[bold]Top recommendations[/bold] ({len(recs)})", highlight=False)
     for r in recs[:5]:
         saving = f"${r.savings_usd_month:,.0f}/month" if r.savings_usd_month else "latency"
-        err_console.print(
-            f"  [{r.kind}] {r.workload}: {r.from_route} → {r.to_route}  {saving}", highlight=False
-        )
+        line = f"  [{r.kind}] {r.workload}: {r.from_route} → {r.to_route}  {saving}"
+        err_console.print(line, highlight=False, markup=False)
 
 
 def register(app: object) -> None:
