@@ -1,0 +1,98 @@
+"""The sidecar collector's metrics, sent to a running ingest server, land as power samples."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from tests.pipeline.test_live_vs_backfill import _free_port
+from wattledger.migrations import runner
+from wattledger.models import make_engine
+
+
+def test_collected_samples_reach_the_warehouse(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    runner.upgrade(url)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "WATTLEDGER_DATA_DIR": str(tmp_path / "data"),
+        "WATTLEDGER_INGEST__STATS_LOG_INTERVAL_S": "0",
+    }
+    log = (tmp_path / "ingest.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wattledger",
+            "--database-url",
+            url,
+            "ingest",
+            "serve",
+            "--port",
+            str(port),
+            "--insecure-no-auth",
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        collector = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wattledger",
+                "collect",
+                "--source",
+                "fake=2",
+                "--interval",
+                "0.2",
+                "--export-interval",
+                "1",
+                "--endpoint",
+                f"http://127.0.0.1:{port}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(4)
+        collector.send_signal(signal.SIGTERM)  # graceful: a last sample, then a flush
+        _, err = collector.communicate(timeout=60)
+        assert collector.returncode == 0, err.decode()[-2000:]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+    engine = make_engine(url)
+    with engine.connect() as c:
+        devices = c.execute(
+            sa.text("SELECT device_id, power_source FROM devices ORDER BY device_id")
+        ).all()
+        rows = c.execute(
+            sa.text(
+                "SELECT device_id, count(*), min(energy_counter_j), max(energy_counter_j), "
+                "min(power_w), max(method) FROM power_samples GROUP BY device_id ORDER BY 1"
+            )
+        ).all()
+    engine.dispose()
+    assert len(devices) == 2 and {d.power_source for d in devices} == {"fake"}
+    assert len(rows) == 2
+    for _device, n, lo, hi, power, method in rows:
+        assert n >= 10  # ~5 samples a second for ~4 s, every one exported
+        assert hi > lo >= 0 and power > 0 and method == "counter"
