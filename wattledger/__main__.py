@@ -2,4 +2,5 @@
 
 from wattledger.cli import main
 
-main()
+if __name__ == "__main__":  # not on import (multiprocessing's spawn re-imports __main__)
+    main()
