@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
-from tests.pipeline.test_live_vs_backfill import _free_port
+from tests.pipeline.support import free_port, subprocess_env, wattledger_server
 from wattledger.migrations import runner
 from wattledger.models import make_engine
 
@@ -20,38 +18,11 @@ from wattledger.models import make_engine
 def test_collected_samples_reach_the_warehouse(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path}/w.duckdb"
     runner.upgrade(url)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WATTLEDGER_DATA_DIR": str(tmp_path / "data"),
-        "WATTLEDGER_INGEST__STATS_LOG_INTERVAL_S": "0",
-    }
-    log = (tmp_path / "ingest.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wattledger",
-            "--database-url",
-            url,
-            "ingest",
-            "serve",
-            "--port",
-            str(port),
-            "--insecure-no-auth",
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    port = free_port()
+    env = subprocess_env(tmp_path)
+    with wattledger_server(
+        url, ["ingest", "serve", "--insecure-no-auth"], port, env, tmp_path / "ingest.log"
+    ):
         collector = subprocess.Popen(
             [
                 sys.executable,
@@ -75,10 +46,6 @@ def test_collected_samples_reach_the_warehouse(tmp_path: Path) -> None:
         collector.send_signal(signal.SIGTERM)  # graceful: a last sample, then a flush
         _, err = collector.communicate(timeout=60)
         assert collector.returncode == 0, err.decode()[-2000:]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-        log.close()
     engine = make_engine(url)
     with engine.connect() as c:
         devices = c.execute(

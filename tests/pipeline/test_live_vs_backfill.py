@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
+from tests.pipeline.support import free_port, subprocess_env, wattledger, wattledger_server
 from wattledger.migrations import runner
 from wattledger.models import make_engine
 
 START = dt.datetime(2026, 11, 16, 15, tzinfo=dt.UTC)
 SPEED, DURATION_S = 240.0, 5.0  # 20 simulated minutes
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rows(url: str) -> dict[tuple[str, str], tuple]:
@@ -46,86 +33,37 @@ def test_live_lands_the_same_requests_as_backfill(tmp_path: Path) -> None:
     back_url = f"duckdb:///{tmp_path}/backfill.duckdb"
     for url in (live_url, back_url):
         runner.upgrade(url)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WATTLEDGER_DATA_DIR": str(tmp_path / "data"),
-        "WATTLEDGER_INGEST__STATS_LOG_INTERVAL_S": "0",
-    }
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wattledger",
-            "--database-url",
-            live_url,
-            "ingest",
-            "serve",
-            "--port",
-            str(port),
-            "--insecure-no-auth",
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        common = ["--seed", "5", "--start", START.isoformat(), "--rate", "0.3"]
-        live = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "wattledger",
-                "simulate",
-                "--endpoint",
-                f"http://127.0.0.1:{port}",
-                "--speed",
-                str(SPEED),
-                "--duration-s",
-                str(DURATION_S),
-                "--ground-truth",
-                str(tmp_path / "live.parquet"),
-                *common,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert live.returncode == 0, live.stderr[-2000:]
-    finally:
-        server.send_signal(signal.SIGTERM)  # graceful: queued rows are written first
-        server.wait(timeout=60)
-        log.close()
-    days = SPEED * DURATION_S / 86400
-    back = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wattledger",
-            "--database-url",
-            back_url,
+    port = free_port()
+    env = subprocess_env(tmp_path)
+    common = ["--seed", "5", "--start", START.isoformat(), "--rate", "0.3"]
+    with wattledger_server(
+        live_url, ["ingest", "serve", "--insecure-no-auth"], port, env, tmp_path / "server.log"
+    ):
+        wattledger(
             "simulate",
-            "--backfill-days",
-            str(days),
+            "--endpoint",
+            f"http://127.0.0.1:{port}",
+            "--speed",
+            str(SPEED),
+            "--duration-s",
+            str(DURATION_S),
             "--ground-truth",
-            str(tmp_path / "back.parquet"),
+            str(tmp_path / "live.parquet"),
             *common,
-        ],
+            env=env,
+        )
+    days = SPEED * DURATION_S / 86400
+    wattledger(
+        "--database-url",
+        back_url,
+        "simulate",
+        "--backfill-days",
+        str(days),
+        "--ground-truth",
+        str(tmp_path / "back.parquet"),
+        *common,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert back.returncode == 0, back.stderr[-2000:]
     live_rows, back_rows = _rows(live_url), _rows(back_url)
     assert len(back_rows) > 200
     # Every request is in both, with the same route and tokens.

@@ -1,0 +1,72 @@
+"""Helpers for end-to-end tests: real wattledger processes on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment for a wattledger subprocess with its own data directory."""
+    return {
+        **os.environ,
+        "WATTLEDGER_DATA_DIR": str(tmp_path / "data"),
+        "WATTLEDGER_INGEST__STATS_LOG_INTERVAL_S": "0",
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def wattledger_server(
+    url: str, args: list[str], port: int, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``wattledger --database-url URL <args> --port PORT``, ready on /readyz; SIGTERM at exit."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wattledger", "--database-url", url, *args, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)  # graceful: queued rows are written first
+            proc.wait(timeout=60)
+
+
+def wattledger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a wattledger command to completion; fails the test on a non-zero exit."""
+    r = subprocess.run(
+        [sys.executable, "-m", "wattledger", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
