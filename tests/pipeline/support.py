@@ -70,3 +70,23 @@ def wattledger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
     assert r.returncode == 0, r.stderr[-3000:]
     return r
+
+
+def wait_until_written(port: int, timeout_s: float = 180.0) -> None:
+    """Wait until the ingest server's writer queue is empty (everything acknowledged is in the
+    warehouse), read from its Prometheus ``/metrics``; a slow machine must not race shutdown."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        queued = [
+            s.value
+            for fam in text_string_to_metric_families(text)
+            if fam.name == "wattledger_ingest_queue_rows"
+            for s in fam.samples
+        ]
+        if queued and sum(queued) == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the ingest writer did not drain its queue")

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.pipeline.support import free_port, subprocess_env, wattledger_server
+from tests.pipeline.support import (
+    free_port,
+    subprocess_env,
+    wait_until_written,
+    wattledger_server,
+)
 from wattledger.migrations import runner
 from wattledger.models import make_engine
 
@@ -46,6 +51,7 @@ def test_collected_samples_reach_the_warehouse(tmp_path: Path) -> None:
         collector.send_signal(signal.SIGTERM)  # graceful: a last sample, then a flush
         _, err = collector.communicate(timeout=60)
         assert collector.returncode == 0, err.decode()[-2000:]
+        wait_until_written(port)
     engine = make_engine(url)
     with engine.connect() as c:
         devices = c.execute(

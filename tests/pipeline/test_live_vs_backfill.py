@@ -7,7 +7,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.pipeline.support import free_port, subprocess_env, wattledger, wattledger_server
+from tests.pipeline.support import (
+    free_port,
+    subprocess_env,
+    wattledger,
+    wattledger_server,
+)
 from wattledger.migrations import runner
 from wattledger.models import make_engine
 
@@ -52,6 +57,7 @@ def test_live_lands_the_same_requests_as_backfill(tmp_path: Path) -> None:
             *common,
             env=env,
         )
+        wait_until_written(port)
     days = SPEED * DURATION_S / 86400
     wattledger(
         "--database-url",
