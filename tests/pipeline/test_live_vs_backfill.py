@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tests.pipeline.support import (
     free_port,
     subprocess_env,
+    wait_until_written,
     wattledger,
     wattledger_server,
 )
