@@ -30,6 +30,7 @@ from wattledger.collectors.sources.base import (
     SourceError,
     SourcePermissionError,
     SourceUnavailable,
+    read_optional,
 )
 from wattledger.collectors.sources.counters import (
     DEFAULT_MAX_GAP_S,
@@ -162,8 +163,16 @@ class AmdSmiSource:
                 logger.warning("Skipping AMD GPU %d: %s", index, e.message)
 
     def _call(self, gpu: _AmdGpu | None, metric: str, fn: Callable[..., Any], *args: Any) -> Any:
-        if gpu is not None and metric in gpu.unsupported:
-            return None
+        """Call ``fn``; an unsupported metric becomes None (remembered); a lost GPU raises."""
+        return read_optional(
+            self._once,
+            gpu.info.device_id if gpu is not None else "?",
+            gpu.unsupported if gpu is not None else None,
+            metric,
+            lambda: fn(*args),
+            self._amd.AmdSmiException,
+            lambda e, what: map_amdsmi_error(self._amd, e, what),
+        )
         try:
             return fn(*args)
         except self._amd.AmdSmiException as e:

@@ -18,9 +18,9 @@ Exception tree (vendor errors are mapped onto it at the boundary, with ``raise .
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from wattledger.errors import WattledgerError
 
@@ -205,3 +205,35 @@ __all__ = [
     "SourceUnavailable",
     "Unavailable",
 ]
+
+
+def read_optional(
+    once: OnceLogger,
+    label: str,
+    unsupported: set[str] | None,
+    metric: str,
+    call: Callable[[], Any],
+    vendor_error: type[BaseException],
+    to_error: Callable[[BaseException, str], SourceError],
+) -> Any:
+    """Read one optional metric of a device through a vendor library.
+
+    An unsupported metric becomes None and is remembered in ``unsupported`` (logged once at
+    INFO); another vendor error becomes None with one WARNING per kind; a lost device raises
+    :class:`DeviceLost`. Shared by the NVML and AMD SMI sources.
+    """
+    if unsupported is not None and metric in unsupported:
+        return None
+    try:
+        return call()
+    except vendor_error as e:
+        err = to_error(e, f"read {metric} of {label}")
+        if isinstance(err, DeviceLost):
+            raise err from e
+        if isinstance(err, MetricUnsupported):
+            if unsupported is not None:
+                unsupported.add(metric)
+            once.log(logging.INFO, (label, metric), "%s", err.message)
+        else:
+            once.log(logging.WARNING, (label, metric, type(err)), "%s", err.message)
+        return None

@@ -35,6 +35,7 @@ from wattledger.collectors.sources.base import (
     SourceError,
     SourcePermissionError,
     SourceUnavailable,
+    read_optional,
 )
 from wattledger.collectors.sources.counters import (
     DEFAULT_MAX_GAP_S,
@@ -248,8 +249,15 @@ class NvmlSource:
     # --- reading -----------------------------------------------------------------------------
     def _optional(self, gpu: _Gpu | None, metric: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn``; an unsupported metric becomes None (remembered); a lost GPU raises."""
-        if gpu is not None and metric in gpu.unsupported:
-            return None
+        return read_optional(
+            self._once,
+            gpu.info.device_id if gpu is not None else "?",
+            gpu.unsupported if gpu is not None else None,
+            metric,
+            lambda: fn(*args),
+            self._nvml.NVMLError,
+            lambda e, what: map_nvml_error(self._nvml, e, what),
+        )
         try:
             return fn(*args)
         except self._nvml.NVMLError as e:
