@@ -10,6 +10,7 @@ Decoding runs in worker threads, off the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -196,7 +197,7 @@ def build_app(service: IngestService) -> Starlette:
                 raise _Refusal(429, "the writer is behind; retry later", cfg.retry_after_s)
             body = await read_body(request)
             record = SpoolRecord(signal, tenant, fmt, encoding, body)
-            out = await anyio.to_thread.run_sync(_decode, record, limiter=limiter)
+            out = await _decode(record)
             if out.batch is not None:
                 # fsync waits happen here, apart from decoding, so they never hold a decoder
                 out.batch.ticket = await anyio.to_thread.run_sync(
@@ -210,9 +211,11 @@ def build_app(service: IngestService) -> Starlette:
             service.writer.submit(out.batch)
         return _success(fmt, signal, out)
 
-    def _decode(record: SpoolRecord) -> Outcome:
+    async def _decode(record: SpoolRecord) -> Outcome:
         try:
-            return service.process(record, spool=False)
+            out = await asyncio.wrap_future(service.decoder.submit(record))
+            assert isinstance(out, Outcome)
+            return out
         except BodyTooLarge as e:
             raise _Refusal(
                 413,

@@ -21,8 +21,10 @@ from starlette.applications import Starlette
 
 from wattledger.config import Settings
 from wattledger.ingest.auth import KeyVerifier
-from wattledger.ingest.mapping.requests import map_requests
+from wattledger.ingest.decoding import DecodeQueue
+from wattledger.ingest.mapping.requests import MappedRequests, map_requests
 from wattledger.ingest.mapping.samples import map_samples
+from wattledger.ingest.otlp import _fast_traces
 from wattledger.ingest.otlp import metrics as otlp_metrics
 from wattledger.ingest.otlp import traces as otlp_traces
 from wattledger.ingest.otlp.values import DecodeError
@@ -101,6 +103,7 @@ class IngestService:
         self.spool = Spool(Path(directory), self.config.spool_segment_bytes)
         self.verifier = KeyVerifier(engine, self.config.auth_cache_ttl_s)
         self.writer = Writer(engine, self.spool, self.config, self.stats)
+        self.decoder = DecodeQueue(self.process_many, self.config.decode_threads)
         self._started = False
         self._lock = threading.Lock()
         self._stop_logging = threading.Event()
@@ -134,6 +137,7 @@ class IngestService:
             replay = self.spool.open()
             _warm_up()
             self.writer.start()
+            self.decoder.start()
             if replay:
                 self._replay(replay)
             if self.config.stats_log_interval_s > 0:
@@ -149,6 +153,7 @@ class IngestService:
             if not self._started:
                 return
             self._stop_logging.set()
+            self.decoder.stop()
             self.writer.stop(timeout_s)
             self.spool.close()
             self._started = False
@@ -184,10 +189,7 @@ class IngestService:
             mapped = map_requests(
                 spans.columns, tenant=record.tenant, provider_hosts=self.config.provider_hosts
             )
-            out.received, out.rejected, out.dropped = spans.count, mapped.rejected, mapped.non_genai
-            out.rejected_by_reason, out.first_error = mapped.rejected_by_reason, mapped.first_error
-            if mapped.table.num_rows:
-                out.batch = Batch(None, requests=mapped.table)
+            out = _traces_outcome(mapped)
         else:
             points = otlp_metrics.decode(raw, record.fmt)
             ms = map_samples(points.columns, tenant=record.tenant)
@@ -199,6 +201,49 @@ class IngestService:
             out.batch.ticket = self.spool.append(record)
         self._count(record.signal, out)
         return out
+
+    def process_many(self, records: list[SpoolRecord]) -> list[Outcome | Exception]:
+        """:meth:`process` (without spooling) for several bodies, each protobuf trace body of a
+        tenant decoded and mapped together with the others. Blocking.
+
+        Returns:
+            For each record, its outcome or the exception :meth:`process` raises for it.
+        """
+        results: list[Outcome | Exception | None] = [None] * len(records)
+        groups: dict[str, list[tuple[int, bytes]]] = {}
+        if len(records) > 1:
+            for i, r in enumerate(records):
+                if r.signal == "traces" and r.fmt == "protobuf":
+                    try:
+                        raw = decompress(r.body, r.encoding, self.config.max_body_bytes)
+                    except (BodyTooLarge, DecodeError) as e:
+                        results[i] = e
+                        continue
+                    groups.setdefault(r.tenant, []).append((i, raw))
+        for tenant, items in groups.items():
+            if len(items) < 2:
+                continue
+            try:
+                decoded, counts = _fast_traces.decode_many([raw for _, raw in items])
+            except _fast_traces.NotCanonical:
+                continue  # each body on its own below, so a bad one fails alone
+            mapped = map_requests(
+                decoded.columns,
+                tenant=tenant,
+                provider_hosts=self.config.provider_hosts,
+                segments=counts,
+            )
+            for (i, _), part in zip(items, mapped.parts, strict=True):
+                out = _traces_outcome(part)
+                self._count("traces", out)
+                results[i] = out
+        for i, r in enumerate(records):
+            if results[i] is None:
+                try:
+                    results[i] = self.process(r, spool=False)
+                except Exception as e:  # noqa: BLE001 - handed to the caller for its answer
+                    results[i] = e
+        return results  # type: ignore[return-value]
 
     def _count(self, signal: str, out: Outcome) -> None:
         s = self.stats
@@ -217,6 +262,19 @@ class IngestService:
     def rejected_outside_request(self, signal: str, reason: str, count: int) -> None:
         """Count items refused before decoding (e.g. a 413 or 400 body)."""
         self.stats.rejected.labels(signal=signal, reason=reason).inc(count)
+
+
+def _traces_outcome(mapped: MappedRequests) -> Outcome:
+    out = Outcome(
+        received=mapped.received,
+        rejected=mapped.rejected,
+        dropped=mapped.non_genai,
+        rejected_by_reason=mapped.rejected_by_reason,
+        first_error=mapped.first_error,
+    )
+    if mapped.table.num_rows:
+        out.batch = Batch(None, requests=mapped.table)
+    return out
 
 
 def _warm_up() -> None:

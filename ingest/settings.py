@@ -31,9 +31,11 @@ class IngestSettings(BaseModel):
             deleted once a checkpoint has moved their rows into the database file.
         auth_cache_ttl_s: Seconds a verified (or refused) key is trusted before the key table
             is read again; a revocation takes effect within this time.
-        decode_threads: Requests decoded at once, off the event loop. Decoding holds the GIL,
-            so more threads only add switching; two keep one large body from stalling the
-            rest. (Spool fsyncs wait in other threads.)
+        decode_threads: Decode workers, off the event loop. Bodies that arrive while the
+            workers are busy wait, and a free worker decodes all that wait as one (up to 16),
+            which is cheaper per span. Decoding holds the GIL, so one worker (the default)
+            gives the most throughput; two keep one huge body from stalling the rest at some
+            cost in batching. (Spool fsyncs wait in other threads.)
         provider_hosts: Extra ``host suffix = provider`` pairs, checked before the built-in
             table, for OpenAI-compatible endpoints (e.g. ``"llm.internal.example" = "vllm"``).
         stats_log_interval_s: Seconds between the counter summaries written to the log; 0 off.
@@ -53,6 +55,6 @@ class IngestSettings(BaseModel):
     retry_after_s: int = Field(default=2, ge=1, le=3600)
     checkpoint_interval_s: float = Field(default=10.0, gt=0)
     auth_cache_ttl_s: float = Field(default=10.0, ge=0)
-    decode_threads: int = Field(default=2, ge=1, le=64)
+    decode_threads: int = Field(default=1, ge=1, le=64)
     provider_hosts: dict[str, str] = Field(default_factory=dict)
     stats_log_interval_s: float = Field(default=60.0, ge=0)

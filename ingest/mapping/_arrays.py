@@ -33,6 +33,7 @@ class Rejections:
     mask: np.ndarray = field(init=False)
     by_reason: dict[str, int] = field(default_factory=dict)
     _first: tuple[int, str] | None = None
+    _adds: list[tuple[np.ndarray, str, Callable[[int], str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.mask = np.zeros(self.n, dtype=bool)
@@ -47,6 +48,7 @@ class Rejections:
         rows = np.flatnonzero(new)
         self.mask |= new
         self.by_reason[reason] = self.by_reason.get(reason, 0) + len(rows)
+        self._adds.append((rows, reason, describe))
         first = int(rows[0])
         if self._first is None or first < self._first[0]:
             self._first = (first, describe(first))
@@ -60,6 +62,22 @@ class Rejections:
     def first_message(self) -> str | None:
         """The problem of the first rejected row, in input order."""
         return self._first[1] if self._first else None
+
+    def segment(self, lo: int, hi: int) -> tuple[int, dict[str, int], str | None]:
+        """Rejections among rows ``lo..hi-1``: (count, by reason, first problem in row order)."""
+        by_reason: dict[str, int] = {}
+        first: tuple[int, Callable[[int], str]] | None = None
+        for rows, reason, describe in self._adds:
+            a, b = np.searchsorted(rows, (lo, hi))
+            if b > a:
+                by_reason[reason] = by_reason.get(reason, 0) + int(b - a)
+                if first is None or rows[a] < first[0]:
+                    first = (int(rows[a]), describe)
+        return (
+            sum(by_reason.values()),
+            by_reason,
+            first[1](first[0]) if first is not None else None,
+        )
 
 
 class Columns:

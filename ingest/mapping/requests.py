@@ -22,7 +22,7 @@ rejects its row whole. Message content is never read: no key maps to it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -133,13 +133,19 @@ class MappedRequests:
     rejected: int
     rejected_by_reason: dict[str, int]
     first_error: str | None
+    parts: tuple[MappedRequests, ...] = ()
+    """With ``segments``: one result per segment, its table a slice of ``table``."""
 
 
 class _Row:
-    """Names a row in messages by its span and trace id, read lazily."""
+    """Names a row in messages by its span and trace id, read lazily.
 
-    def __init__(self, cols: Columns) -> None:
+    With ``starts`` (the first row of each segment), items are numbered within their segment.
+    """
+
+    def __init__(self, cols: Columns, starts: np.ndarray | None = None) -> None:
         self._cols = cols
+        self._starts = starts
         self._ids: tuple[list[object], list[object]] | None = None
 
     def __call__(self, i: int) -> str:
@@ -151,7 +157,10 @@ class _Row:
                 list(s) if s is not None else [None] * n,
             )
         t_id, s_id = self._ids[0][i], self._ids[1][i]
-        return f"span {_pyval(s_id)} of trace {_pyval(t_id)} (item {i})"
+        item = i
+        if self._starts is not None:
+            item = i - int(self._starts[np.searchsorted(self._starts, i, "right") - 1])
+        return f"span {_pyval(s_id)} of trace {_pyval(t_id)} (item {item})"
 
 
 def _pyval(v: object) -> str:
@@ -290,6 +299,7 @@ def map_requests(
     tenant: str,
     provider_hosts: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
+    segments: Sequence[int] | None = None,
 ) -> MappedRequests:
     """Map span columns to ``inference_requests`` rows, keeping only valid GenAI spans.
 
@@ -299,21 +309,28 @@ def map_requests(
         provider_hosts: Extra ``host suffix -> provider`` pairs checked before the built-in
             :data:`~wattledger.collectors.semconv.PROVIDER_HOSTS`.
         now: Ingestion time stamped on the rows (default: now, UTC).
+        segments: Row counts of consecutive segments (e.g. the request bodies decoded
+            together); each gets its own result in ``parts``, numbered from its first row.
 
     Raises:
-        ValueError: the columns are malformed (no ``trace_id``, unequal lengths) or the tenant
-            is empty or too long.
+        ValueError: the columns are malformed (no ``trace_id``, unequal lengths, segments
+            that do not add up) or the tenant is empty or too long.
     """
     if not tenant or len(tenant) > _LENGTHS["tenant"]:
         raise ValueError(f"tenant must be 1..{_LENGTHS['tenant']} characters, got {tenant!r}")
     cols = Columns(columns, TRACE_ID)
     n = cols.n
+    starts = None
+    if segments is not None:
+        if sum(segments) != n or any(c < 0 for c in segments):
+            raise ValueError(f"segments {list(segments)} do not add up to the {n} rows")
+        starts = np.cumsum([0, *segments])[:-1]
     genai = np.zeros(n, dtype=bool)
     for _, values in cols.first(*_OPERATION_KEYS, *_PROVIDER_KEYS):
         genai |= present_mask(values)
     # Only GenAI rows can be rejected: problems of dropped rows are not the sender's concern.
     rej = Rejections(n, eligible=genai)
-    row = _Row(cols)
+    row = _Row(cols, starts)
 
     def strings(keys: tuple[str, ...]) -> pa.Array | None:
         return _typed(cols, keys, string_column, rej, row, "a string")
@@ -397,7 +414,8 @@ def map_requests(
         if names:
             _check_length(column, arr, names, rej, row)
 
-    table = _assemble(out, n).filter(pa.array(genai & ~rej.mask))
+    keep = genai & ~rej.mask
+    table = _assemble(out, n).filter(pa.array(keep))
     return MappedRequests(
         table=table,
         received=n,
@@ -405,7 +423,34 @@ def map_requests(
         rejected=rej.count,
         rejected_by_reason=dict(rej.by_reason),
         first_error=rej.first_message,
+        parts=() if segments is None else _split(table, keep, genai, rej, segments),
     )
+
+
+def _split(
+    table: pa.Table,
+    keep: np.ndarray,
+    genai: np.ndarray,
+    rej: Rejections,
+    segments: Sequence[int],
+) -> tuple[MappedRequests, ...]:
+    parts, lo, at = [], 0, 0
+    for count in segments:
+        hi = lo + count
+        kept = int(keep[lo:hi].sum())
+        rejected, by_reason, first = rej.segment(lo, hi)
+        parts.append(
+            MappedRequests(
+                table=table.slice(at, kept),
+                received=count,
+                non_genai=int((~genai[lo:hi]).sum()),
+                rejected=rejected,
+                rejected_by_reason=by_reason,
+                first_error=first,
+            )
+        )
+        lo, at = hi, at + kept
+    return tuple(parts)
 
 
 def _assemble(out: dict[str, pa.Array | None], n: int) -> pa.Table:
