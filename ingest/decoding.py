@@ -44,9 +44,9 @@ class DecodeQueue:
         self._threads_wanted = threads
         self._max_records = max_records
         self._max_bytes = max_bytes
-        self._queue: collections.deque[
-            tuple[SpoolRecord, concurrent.futures.Future[object]]
-        ] = collections.deque()
+        self._queue: collections.deque[tuple[SpoolRecord, concurrent.futures.Future[object]]] = (
+            collections.deque()
+        )
         self._cond = threading.Condition()
         self._stopping = False
         self._threads: list[threading.Thread] = []
