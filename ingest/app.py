@@ -242,6 +242,7 @@ def build_app(service: IngestService) -> Starlette:
             "status": "ready" if ok else "unavailable",
             "database": "up" if service.writer.healthy else "down",
             "queue_rows": service.writer.queued_rows,
+            **{name: value() for name, value in service.status.items()},
         }
         if not ok:
             doc["detail"] = service.writer.last_error or "the service is not started"

@@ -39,17 +39,22 @@ def serve(
     """Run the platform: OTLP ingest, the analytics scheduler and, optionally, the dashboard.
 
     On DuckDB this process owns the warehouse file; after every analytics run it publishes a
-    read-only snapshot that the dashboard and reports read. On PostgreSQL run as many `serve
-    --no-scheduler` replicas as you like plus one with the scheduler (or several: a database
-    lock lets only one process each window). Stop with Ctrl-C: queued data is written first.
+    read-only snapshot that the dashboard and reports read. On PostgreSQL run as many replicas
+    as you like: one at a time is the scheduler leader (a PostgreSQL advisory lock) and runs the
+    jobs; the others wait and take over within seconds when it dies. Upgrade the schema once
+    (`wattledger db upgrade`) before starting several replicas on a new database. Stop with
+    Ctrl-C: queued data is written first.
 
     \b
     Example:
       wattledger serve --insecure-no-auth --with-dashboard
       wattledger --database-url postgresql+psycopg://wl@db/wl serve --no-scheduler
     """
+    from prometheus_client import Gauge
+
     from wattledger.analytics.jobs.pipeline import build_pipeline
     from wattledger.analytics.reports.schedule import add_report_job
+    from wattledger.analytics.schedule import LeaderElection
     from wattledger.cli.ingest import _with_overrides, run_asgi
     from wattledger.ingest import create_ingest
     from wattledger.migrations import runner
@@ -67,7 +72,7 @@ def serve(
     engine = make_engine(settings.url)
     service = create_ingest(settings, engine)
     snapshot = settings.dashboard.snapshot_path(settings.data_dir)
-    jobs = None
+    leader = None
     dashboard = None
     cfg = settings.ingest
     if cfg.insecure_no_auth:
@@ -79,7 +84,18 @@ def serve(
         if scheduler:
             jobs = build_pipeline(engine, settings.analytics, snapshot)
             add_report_job(jobs, engine, settings)
-            jobs.start()
+            gauge = Gauge(
+                "wattledger_scheduler_leader",
+                "1 while this process is the scheduler leader and runs the analytics jobs.",
+                registry=service.stats.registry,
+            )
+            leader = LeaderElection(
+                engine, jobs, check_s=settings.analytics.leader_check_s, on_change=gauge.set
+            )
+            service.status["scheduler"] = lambda: leader.role if leader else "off"
+            leader.start()
+        else:
+            service.status["scheduler"] = lambda: "off"
         if with_dashboard:
             from wattledger.dashboard.launch import start_dashboard
 
@@ -93,8 +109,8 @@ def serve(
         service.start()  # a held spool or similar is a one-line error, not an ASGI traceback
         run_asgi(service.app, cfg.host, cfg.port)
     finally:
-        if jobs is not None:
-            jobs.shutdown(wait=True)
+        if leader is not None:
+            leader.stop()
         if dashboard is not None:
             dashboard.stop()
         service.stop()
