@@ -222,6 +222,8 @@ class LeaderElection:
     # -- transitions --------------------------------------------------------------------------
 
     def _elected(self, how: str) -> None:
+        if self._stop.is_set():
+            return  # shutting down: the connection closes and releases the lock
         now = dt.datetime.now(dt.UTC)
         for job in self.scheduler.get_jobs():
             if job.id in _RUN_ON_ELECTION:
@@ -235,7 +237,8 @@ class LeaderElection:
 
     def _lost(self, error: BaseException) -> None:
         self.is_leader = False
-        self.scheduler.pause()
+        if self.scheduler.running:
+            self.scheduler.pause()
         if self.on_change:
             self.on_change(False)
         log.warning(
