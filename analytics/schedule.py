@@ -69,7 +69,8 @@ def build_scheduler(engine: Engine, settings: AnalyticsSettings) -> BackgroundSc
 
 #: Advisory-lock key of the scheduler leader on PostgreSQL ("wattlead" as an int64).
 LEADER_LOCK_KEY = 0x77617474_6C656164
-#: Interval jobs moved to "now" when a process becomes leader (cron jobs keep their times).
+#: Interval jobs restarted when a process becomes leader, with the same delay they had from the
+#: scheduler's start (analytics at once, recommendations after it); cron jobs keep their times.
 _RUN_ON_ELECTION = ("analytics", "recommendations")
 #: TCP keepalives of the lock connection, both ends: a dead peer is noticed in ~idle +
 #: interval × count seconds (plus ``tcp_user_timeout`` for unacknowledged writes).
@@ -107,6 +108,7 @@ class LeaderElection:
         self._thread: threading.Thread | None = None
         self._waiting_logged = False
         self._unreachable_logged = False
+        self._first_run_delay: dict[str, dt.timedelta] = {}
 
     @property
     def role(self) -> str:
@@ -116,6 +118,10 @@ class LeaderElection:
     def start(self) -> None:
         """Start the scheduler paused and begin the election (DuckDB: lead at once)."""
         self.scheduler.start(paused=True)
+        now = dt.datetime.now(dt.UTC)
+        for job in self.scheduler.get_jobs():
+            if job.id in _RUN_ON_ELECTION and job.next_run_time is not None:
+                self._first_run_delay[job.id] = max(job.next_run_time - now, dt.timedelta(0))
         if self.on_change:
             self.on_change(False)
         if not self._postgres:
@@ -226,8 +232,8 @@ class LeaderElection:
             return  # shutting down: the connection closes and releases the lock
         now = dt.datetime.now(dt.UTC)
         for job in self.scheduler.get_jobs():
-            if job.id in _RUN_ON_ELECTION:
-                job.modify(next_run_time=now)
+            if job.id in self._first_run_delay:
+                job.modify(next_run_time=now + self._first_run_delay[job.id])
         self.is_leader = True
         self._waiting_logged = False
         if self.on_change:

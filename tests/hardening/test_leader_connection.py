@@ -4,6 +4,7 @@ again once it can. On the test's own cluster, which it restarts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import psycopg
@@ -15,8 +16,6 @@ from tests.hardening.conftest import Cluster
 from wattledger.analytics.schedule import LeaderElection
 from wattledger.models import make_engine
 
-pytestmark = pytest.mark.postgres
-
 
 def _until(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + 60
@@ -27,10 +26,17 @@ def _until(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
 
 def _election(url: str, runs: list[str], name: str, changes: list[bool]) -> LeaderElection:
     scheduler = BackgroundScheduler()
-    scheduler.add_job(lambda: runs.append(name), "interval", hours=1, id="analytics")
+    scheduler.add_job(
+        lambda: runs.append(name),
+        "interval",
+        hours=1,
+        id="analytics",
+        next_run_time=dt.datetime.now(dt.UTC),  # as the pipeline does: first run at once
+    )
     return LeaderElection(make_engine(url), scheduler, check_s=0.2, on_change=changes.append)
 
 
+@pytest.mark.postgres
 def test_follower_waits_and_a_restarted_database_re_elects(pg_cluster: Cluster) -> None:
     with psycopg.connect(pg_cluster.admin_conninfo, autocommit=True) as conn:
         conn.execute("CREATE DATABASE wl")
@@ -68,3 +74,18 @@ def test_follower_waits_and_a_restarted_database_re_elects(pg_cluster: Cluster) 
             e.engine.dispose()
     assert changes_a[:3] == [False, True, False]  # led, lost it with the server
     assert True in changes_b and changes_a[-1] is False and changes_b[-1] is False
+
+
+def test_duckdb_process_leads_at_once(duckdb_url: str) -> None:
+    """One process owns a DuckDB file, so there is nothing to elect: it leads and runs."""
+    runs: list[str] = []
+    changes: list[bool] = []
+    election = _election(duckdb_url, runs, "only", changes)
+    election.start()
+    try:
+        assert election.is_leader and election.role == "leader"
+        _until(lambda: runs == ["only"], "the first run")
+    finally:
+        election.stop()
+        election.engine.dispose()
+    assert changes == [False, True, False]
