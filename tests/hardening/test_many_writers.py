@@ -4,9 +4,15 @@ with exactly one row per span and per sample, none lost."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.hardening.support import (
@@ -81,3 +87,51 @@ def test_three_replicas_store_every_row_once(tmp_path: Path) -> None:
     assert set(samples) == sent_samples
     logs = "".join((tmp_path / f"replica-{i}.log").read_text() for i in range(3))
     assert "refused a batch" not in logs and "Traceback" not in logs, logs[-3000:]
+
+
+def test_replicas_started_together_on_a_new_database_all_come_up(tmp_path: Path) -> None:
+    """``serve`` upgrades the schema at start; three replicas started at once on an empty
+    database take turns (a migration lock), so none fails on a half-created schema."""
+    with fresh_pg_database() as url:
+        ports = [free_port() for _ in range(3)]
+        procs = []
+        try:
+            for i, port in enumerate(ports):
+                (tmp_path / f"r{i}").mkdir()
+                with (tmp_path / f"serve-{i}.log").open("wb") as log:
+                    procs.append(
+                        subprocess.Popen(
+                            [
+                                sys.executable,
+                                "-m",
+                                "wattledger",
+                                "--database-url",
+                                url,
+                                "serve",
+                                "--no-scheduler",
+                                "--insecure-no-auth",
+                                "--port",
+                                str(port),
+                            ],
+                            env=subprocess_env(tmp_path / f"r{i}"),
+                            stdout=log,
+                            stderr=log,
+                        )
+                    )
+            deadline = time.monotonic() + 120
+            ready: set[int] = set()
+            while len(ready) < 3:
+                for i, (proc, port) in enumerate(zip(procs, ports, strict=True)):
+                    assert proc.poll() is None, (tmp_path / f"serve-{i}.log").read_text()[-3000:]
+                    with contextlib.suppress(httpx.HTTPError):
+                        r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                        if r.status_code == 200:
+                            ready.add(i)
+                assert time.monotonic() < deadline, "not every replica became ready"
+                time.sleep(0.2)
+            assert runner.status(url).current == runner.status(url).head
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                assert proc.wait(timeout=60) == 0  # graceful stop
