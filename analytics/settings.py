@@ -70,6 +70,9 @@ class AnalyticsSettings(BaseModel):
 
     Attributes:
         interval_s: Seconds between scheduled analytics runs in ``wattledger serve``.
+        leader_check_s: PostgreSQL only: seconds between a follower's attempts to become the
+            scheduler leader (and the leader's checks that its lock connection is alive), so a
+            dead leader is replaced within about this time plus the TCP keepalive timeout.
         lateness_s: How late a span or sample may arrive and still be attributed; every run
             re-derives this much history before its watermark.
         max_request_s: Longest request expected, seconds; bounds how far before a window the
@@ -93,6 +96,7 @@ class AnalyticsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     interval_s: float = Field(default=60.0, gt=0)
+    leader_check_s: float = Field(default=5.0, gt=0, le=3600)
     lateness_s: float = Field(default=900.0, ge=0)
     max_request_s: float = Field(default=900.0, gt=0)
     prefill_token_weight: float = Field(default=0.25, ge=0)

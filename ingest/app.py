@@ -231,9 +231,18 @@ def build_app(service: IngestService) -> Starlette:
         try:
             return service.spool.append(record)
         except OSError as e:
-            logger.error("cannot write the spool %s: %s", service.spool.directory, e)
+            logger.error(
+                "cannot write the spool %s: %s; answering 503 until it can. Free space on "
+                "that file system, or set ingest.spool_dir (WATTLEDGER_INGEST__SPOOL_DIR) to "
+                "a bigger one",
+                service.spool.directory,
+                e,
+            )
             raise _Refusal(
-                503, "cannot store the data durably right now; retry later", cfg.retry_after_s
+                503,
+                "cannot store the data durably right now (the ingest spool cannot be "
+                "written); retry later",
+                cfg.retry_after_s,
             ) from e
 
     async def healthz(request: Request) -> Response:
@@ -245,6 +254,7 @@ def build_app(service: IngestService) -> Starlette:
             "status": "ready" if ok else "unavailable",
             "database": "up" if service.writer.healthy else "down",
             "queue_rows": service.writer.queued_rows,
+            **{name: value() for name, value in service.status.items()},
         }
         if not ok:
             doc["detail"] = service.writer.last_error or "the service is not started"

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,8 @@ class IngestService:
         self._started = False
         self._lock = threading.Lock()
         self._stop_logging = threading.Event()
+        #: Extra fields of the ``/readyz`` document, e.g. ``serve``'s scheduler role.
+        self.status: dict[str, Callable[[], object]] = {}
         from wattledger.ingest.app import build_app
 
         self.app: Starlette = build_app(self)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -169,7 +171,20 @@ def run_asgi(app: object, host: str, port: int) -> None:
         lifespan="on",
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again, which with the
+    # default handler kills the process before the caller's ``finally`` writes queued rows and
+    # closes the spool. Turn that second SIGTERM into a clean exit so the ``finally`` runs.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly) if main else None
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def register(app: typer.Typer) -> None:

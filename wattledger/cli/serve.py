@@ -11,6 +11,35 @@ from wattledger.cli._common import err_console, state
 from wattledger.models import redact
 
 log = logging.getLogger(__name__)
+#: Advisory-lock key serialising schema upgrades of replicas started together ("wattmigr").
+MIGRATE_LOCK_KEY = 0x77617474_6D696772
+
+
+def upgrade_once(url: str) -> None:
+    """Upgrade the schema; on PostgreSQL one process at a time, so replicas started together on
+    a new database do not run the same migration concurrently (the later ones find it done)."""
+    from sqlalchemy.engine import make_url
+
+    from wattledger.migrations import runner
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        runner.upgrade(url)
+        return
+    import psycopg
+
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=30)
+    except psycopg.Error:
+        runner.upgrade(url)  # unreachable: fails with the usual explanation and hint
+        return
+    with conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
+        try:
+            runner.upgrade(url)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
 
 
 def serve(
@@ -39,20 +68,24 @@ def serve(
     """Run the platform: OTLP ingest, the analytics scheduler and, optionally, the dashboard.
 
     On DuckDB this process owns the warehouse file; after every analytics run it publishes a
-    read-only snapshot that the dashboard and reports read. On PostgreSQL run as many `serve
-    --no-scheduler` replicas as you like plus one with the scheduler (or several: a database
-    lock lets only one process each window). Stop with Ctrl-C: queued data is written first.
+    read-only snapshot that the dashboard and reports read. On PostgreSQL run as many replicas
+    as you like: one at a time is the scheduler leader (a PostgreSQL advisory lock) and runs the
+    jobs; the others wait and take over within seconds when it dies. Upgrade the schema once
+    (`wattledger db upgrade`) before starting several replicas on a new database. Stop with
+    Ctrl-C: queued data is written first.
 
     \b
     Example:
       wattledger serve --insecure-no-auth --with-dashboard
       wattledger --database-url postgresql+psycopg://wl@db/wl serve --no-scheduler
     """
+    from prometheus_client import Gauge
+
     from wattledger.analytics.jobs.pipeline import build_pipeline
     from wattledger.analytics.reports.schedule import add_report_job
+    from wattledger.analytics.schedule import LeaderElection
     from wattledger.cli.ingest import _with_overrides, run_asgi
     from wattledger.ingest import create_ingest
-    from wattledger.migrations import runner
     from wattledger.models import make_engine
 
     cli = state(ctx)
@@ -63,11 +96,11 @@ def serve(
         insecure_no_auth=True if insecure_no_auth else None,
     )
     if migrate:
-        runner.upgrade(settings.url)
+        upgrade_once(settings.url)
     engine = make_engine(settings.url)
     service = create_ingest(settings, engine)
     snapshot = settings.dashboard.snapshot_path(settings.data_dir)
-    jobs = None
+    leader = None
     dashboard = None
     cfg = settings.ingest
     if cfg.insecure_no_auth:
@@ -79,7 +112,18 @@ def serve(
         if scheduler:
             jobs = build_pipeline(engine, settings.analytics, snapshot)
             add_report_job(jobs, engine, settings)
-            jobs.start()
+            gauge = Gauge(
+                "wattledger_scheduler_leader",
+                "1 while this process is the scheduler leader and runs the analytics jobs.",
+                registry=service.stats.registry,
+            )
+            leader = LeaderElection(
+                engine, jobs, check_s=settings.analytics.leader_check_s, on_change=gauge.set
+            )
+            service.status["scheduler"] = lambda: leader.role if leader else "off"
+            leader.start()
+        else:
+            service.status["scheduler"] = lambda: "off"
         if with_dashboard:
             from wattledger.dashboard.launch import start_dashboard
 
@@ -93,8 +137,8 @@ def serve(
         service.start()  # a held spool or similar is a one-line error, not an ASGI traceback
         run_asgi(service.app, cfg.host, cfg.port)
     finally:
-        if jobs is not None:
-            jobs.shutdown(wait=True)
+        if leader is not None:
+            leader.stop()
         if dashboard is not None:
             dashboard.stop()
         service.stop()
