@@ -230,6 +230,7 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
                         time.sleep(0.2)
 
         threads = [threading.Thread(target=client) for _ in range(connections)]
+        cpu_before = _cpu_seconds(proc.pid)
         started = time.perf_counter()
         for t in threads:
             t.start()
@@ -239,6 +240,8 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
         while _committed(port) < total:
             time.sleep(0.01)
         committed = time.perf_counter() - started
+        server_cpu_s = _cpu_seconds(proc.pid) - cpu_before
+        batch = _metric_sums(port, "wattledger_ingest_decode_batch_bodies")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
@@ -256,7 +259,25 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
         "committed_s": committed,
         "spans_per_s": total / committed,
         "retries_429_503": retries[0],
+        "server_cpu_us_per_span": server_cpu_s / total * 1e6,
+        "decode_bodies_per_batch": batch["sum"] / batch["count"] if batch["count"] else None,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _metric_sums(port: int, histogram: str) -> dict[str, float]:
+    """``_sum`` and ``_count`` of a histogram on the server's ``/metrics``."""
+    out = {"sum": 0.0, "count": 0.0}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text.splitlines():
+        for part in out:
+            if line.startswith(f"{histogram}_{part} "):
+                out[part] = float(line.split()[-1])
+    return out
 
 
 def mapped_rows(bodies: list[bytes]) -> pa.Table:
@@ -383,7 +404,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         best = max(r[backend]["spans_per_s"] for r in runs)
         print(
             f"  {backend:9s} end to end: {summary[f'{backend}_spans_per_s']:>9,.0f} spans/s "
-            f"(best {best:,.0f})"
+            f"(best {best:,.0f}); server CPU "
+            f"{med(r[backend]['server_cpu_us_per_span'] for r in runs):.1f} µs/span, "
+            f"{med(r[backend]['decode_bodies_per_batch'] or 0 for r in runs):.1f} bodies "
+            "decoded per batch"
         )
     print(
         f"  DuckDB raw Arrow insert: {summary['ceiling_with_keys_rows_per_s']:>9,.0f} rows/s "

@@ -212,6 +212,7 @@ class IngestService:
         Returns:
             For each record, its outcome or the exception :meth:`process` raises for it.
         """
+        self.stats.decode_batch_bodies.observe(len(records))
         results: list[Outcome | Exception | None] = [None] * len(records)
         groups: dict[str, list[tuple[int, bytes]]] = {}
         if len(records) > 1:

@@ -75,6 +75,12 @@ class IngestStats:
             "Duration of one warehouse write transaction, seconds.",
             registry=r,
         )
+        self.decode_batch_bodies = Histogram(
+            "wattledger_ingest_decode_batch_bodies",
+            "Request bodies a decode worker took at once (more wait when it is busy).",
+            buckets=(1, 2, 4, 8, 16),
+            registry=r,
+        )
         for s in SIGNALS:
             for c in (self.received, self.written, self.duplicates):
                 c.labels(signal=s)
