@@ -195,7 +195,12 @@ def build_app(service: IngestService) -> Starlette:
                 raise _Refusal(503, "the warehouse is unavailable; retry later", cfg.retry_after_s)
             if service.writer.queued_rows > cfg.max_queue_rows:
                 raise _Refusal(429, "the writer is behind; retry later", cfg.retry_after_s)
-            body = await read_body(request)
+            service.decoder.expect()
+            try:
+                body = await read_body(request)
+            except BaseException:
+                service.decoder.withdraw()
+                raise
             record = SpoolRecord(signal, tenant, fmt, encoding, body)
             out = await _decode(record)
             if out.batch is not None:
@@ -213,7 +218,7 @@ def build_app(service: IngestService) -> Starlette:
 
     async def _decode(record: SpoolRecord) -> Outcome:
         try:
-            out = await asyncio.wrap_future(service.decoder.submit(record))
+            out = await asyncio.wrap_future(service.decoder.submit(record, expected=True))
             assert isinstance(out, Outcome)
             return out
         except BodyTooLarge as e:

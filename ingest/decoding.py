@@ -13,6 +13,7 @@ import collections
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from wattledger.ingest.spool import SpoolRecord
@@ -39,11 +40,14 @@ class DecodeQueue:
         threads: int,
         max_records: int = 16,
         max_bytes: int = 32 << 20,
+        linger_s: float = 0.002,
     ) -> None:
         self._process_many = process_many
         self._threads_wanted = threads
         self._max_records = max_records
         self._max_bytes = max_bytes
+        self._linger_s = linger_s
+        self._incoming = 0
         self._queue: collections.deque[tuple[SpoolRecord, concurrent.futures.Future[object]]] = (
             collections.deque()
         )
@@ -71,16 +75,39 @@ class DecodeQueue:
         for t in threads:
             t.join(timeout_s)
 
-    def submit(self, record: SpoolRecord) -> concurrent.futures.Future[object]:
-        """Queue ``record``; the future gives its outcome or raises its decode error."""
+    def expect(self) -> None:
+        """A body is being received and will be submitted (or :meth:`withdraw` is called)."""
+        with self._cond:
+            self._incoming += 1
+
+    def withdraw(self) -> None:
+        """An expected body will not come (the request was refused)."""
+        with self._cond:
+            self._incoming = max(0, self._incoming - 1)
+            self._cond.notify_all()
+
+    def submit(
+        self, record: SpoolRecord, *, expected: bool = False
+    ) -> concurrent.futures.Future[object]:
+        """Queue ``record``; the future gives its outcome or raises its decode error.
+
+        ``expected``: the body was announced with :meth:`expect`.
+        """
         future: concurrent.futures.Future[object] = concurrent.futures.Future()
         with self._cond:
+            if expected:
+                self._incoming = max(0, self._incoming - 1)
             if self._stopping or not self._threads:
                 future.set_exception(RuntimeError("the decoder is not running"))
                 return future
             self._queue.append((record, future))
             self._cond.notify()
         return future
+
+    @property
+    def incoming(self) -> int:
+        """Bodies announced with :meth:`expect` and not yet submitted or withdrawn."""
+        return self._incoming
 
     @property
     def depth(self) -> int:
@@ -91,6 +118,16 @@ class DecodeQueue:
         with self._cond:
             while not self._queue and not self._stopping:
                 self._cond.wait()
+            # Bodies still being received will be here in a moment: wait briefly for them,
+            # as decoding them with these costs less than decoding them apart.
+            deadline = time.monotonic() + self._linger_s
+            while (
+                self._incoming
+                and len(self._queue) < self._max_records
+                and not self._stopping
+                and (left := deadline - time.monotonic()) > 0
+            ):
+                self._cond.wait(left)
             taken: list[tuple[SpoolRecord, concurrent.futures.Future[object]]] = []
             size = 0
             while self._queue and len(taken) < self._max_records:

@@ -169,6 +169,23 @@ def _typed_values(
     return pa.array(got, pa.string())
 
 
+# Each byte's two lower-case hex digits, as the little-endian uint16 that holds them.
+_HEX_PAIRS = np.array(
+    [ord(f"{b:02x}"[0]) | ord(f"{b:02x}"[1]) << 8 for b in range(256)], dtype="<u2"
+)
+
+
+def _hex_ids(ids: list[bytes], size: int) -> pa.Array:
+    """Ids as lower-case hex strings (None for an empty id), vectorised when all are ``size``."""
+    n = len(ids)
+    joined = b"".join(ids)
+    if len(joined) != n * size or any(len(b) != size for b in ids):
+        return pa.array([b.hex() if b else None for b in ids], pa.string())
+    text = _HEX_PAIRS[np.frombuffer(joined, np.uint8)].tobytes()
+    offsets = np.arange(0, (n + 1) * 2 * size, 2 * size, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+
+
 def _statuses(codes: list[int], n: int) -> np.ndarray:
     c = np.array(codes, np.int64)
     ends = np.flatnonzero(c == _SENTINEL_CODE)
@@ -365,8 +382,8 @@ def _columns(
     starts = _every_other(merged.start, n, 0, "start_time_unix_nano")
     ends = _every_other(merged.end, n, 0, "end_time_unix_nano")
     columns = _attribute_columns(merged.attributes, n)
-    columns[rq.TRACE_ID] = pa.array([b.hex() if b else None for b in trace_ids], pa.string())
-    columns[rq.SPAN_ID] = pa.array([b.hex() if b else None for b in span_ids], pa.string())
+    columns[rq.TRACE_ID] = _hex_ids(trace_ids, 16)
+    columns[rq.SPAN_ID] = _hex_ids(span_ids, 8)
     columns[rq.START_TIME] = pa.array(starts, pa.uint64())
     columns[rq.END_TIME] = pa.array(ends, pa.uint64())
     columns[rq.STATUS_CODE] = pa.array(_statuses(list(merged.status.code), n))

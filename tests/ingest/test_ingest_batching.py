@@ -144,3 +144,15 @@ def test_concurrent_requests_over_http_are_stored_once_each(
         "SELECT llm_model, count(*) AS n FROM inference_requests GROUP BY llm_model",
     )
     assert {r["llm_model"]: r["n"] for r in got} == {f"model-{i}": 20 for i in range(len(bodies))}
+
+
+def test_refused_bodies_are_not_waited_for(serve: Any, key: str) -> None:
+    """A body announced to the decoder and then refused (too large) is withdrawn."""
+    server = serve(max_body_bytes=10_000)
+    big = _body(200, "big")
+    assert len(big) > 10_000
+    # no Content-Length, so the limit is found while reading: after the decoder was told
+    r = post(server.url, "/v1/traces", iter([big]), key)  # type: ignore[arg-type]
+    assert r.status_code == 413
+    assert post(server.url, "/v1/traces", _body(2, "small"), key).status_code == 200
+    assert server.service.decoder.incoming == 0
