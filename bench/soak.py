@@ -119,6 +119,7 @@ class Sample:
     committed: float
     acked: int
     load1: float
+    cpu_s: float
 
 
 @dataclass
@@ -159,8 +160,8 @@ class Sender:
             self.errors.append(f"connection {conn}: {e!r}")
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants, MiB (VmRSS from /proc)."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -170,10 +171,31 @@ def rss_mib(pid: int) -> float:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             children.setdefault(ppid, []).append(int(entry.name))
-    total_kib, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, MiB (VmRSS from /proc)."""
+    total_kib = 0
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -307,6 +329,7 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
                         m["committed"],
                         sender.acked_spans,
                         os.getloadavg()[0],
+                        round(cpu_s(proc.pid), 1),
                     )
                 )
                 if not args.json:
@@ -345,7 +368,12 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
     engine = make_engine(url)
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT count(*) FROM inference_requests")).scalar_one()
+        if args.backend == "postgres":
+            size = conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
     engine.dispose()
+    if args.backend == "duckdb":
+        db_file = Path(make_url(url).database or "")
+        size = sum(f.stat().st_size for f in db_file.parent.glob(db_file.name + "*"))
     log_text = log_path.read_text(errors="replace")
     runs = [(int(n), float(s)) for n, s in _ANALYTICS_LOG.findall(log_text)]
     failed_runs = log_text.count("analytics run failed")
@@ -362,6 +390,13 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
             "spans_sent": sent,
             "achieved_spans_per_s": round(sent / send_s) if send_s else 0,
             "retries_429_503": sender.retries,
+            "server_cores_mean": round(
+                (samples[-1].cpu_s - samples[0].cpu_s) / (samples[-1].t_s - samples[0].t_s), 2
+            )
+            if len(samples) > 1
+            else None,
+            "warehouse_bytes": size,
+            "warehouse_bytes_per_request": round(size / stored) if stored else None,
             "spans_committed_metric": end_metrics.get("committed"),
             "rows_in_warehouse": stored,
             "drain_s_after_send": None if drained is None else round(drained, 1),
