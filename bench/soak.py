@@ -135,6 +135,7 @@ class Sender:
     connections: int
     acked_spans: int = 0
     retries: int = 0
+    latencies_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -150,6 +151,7 @@ class Sender:
                         return
                     next_at = max(next_at + period, time.monotonic() - 5 * period)
                     body = self.factory.body()
+                    sent_at = time.monotonic()
                     while (status := client.post(body)) != 200:
                         if status not in (429, 503):
                             raise RuntimeError(f"unexpected HTTP {status}")
@@ -158,6 +160,7 @@ class Sender:
                         time.sleep(0.5)  # as an exporter honouring Retry-After would
                     with self.lock:
                         self.acked_spans += SPANS_PER_BODY
+                        self.latencies_s.append(time.monotonic() - sent_at)
         except Exception as e:  # recorded and reported: the soak fails
             self.errors.append(f"connection {conn}: {e!r}")
 
@@ -240,6 +243,18 @@ def slope_per_min(points: list[tuple[float, float]]) -> float | None:
     return 60 * sxy / sxx if sxx else None
 
 
+def _latency(values: list[float]) -> dict[str, float | None]:
+    """Median, p99 and max seconds from sending a body to its 200 (retries included)."""
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    v = sorted(values)
+    return {
+        "p50": round(v[len(v) // 2], 3),
+        "p99": round(v[min(len(v) - 1, int(len(v) * 0.99))], 3),
+        "max": round(v[-1], 3),
+    }
+
+
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 2)
 
@@ -280,7 +295,7 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
         "seconds": args.seconds,
         "target_spans_per_s": round(rate),
         "fraction_of_benchmark": rate / BENCHMARKED_SPANS_PER_S[args.backend],
-        "analytics_interval_s": args.analytics_interval_s,
+        "analytics_interval_s": args.analytics_interval_s if args.scheduler else None,
         "duckdb_memory_limit": args.duckdb_memory_limit if args.backend == "duckdb" else None,
         "cpus": os.cpu_count(),
         "load_before": os.getloadavg(),
@@ -290,7 +305,16 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
     failures: list[str] = []
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wattledger", "serve", "--no-migrate", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "wattledger",
+                "serve",
+                "--no-migrate",
+                "--port",
+                str(port),
+                "--scheduler" if args.scheduler else "--no-scheduler",
+            ],  # fmt: skip
             env=env,
             stdout=log,
             stderr=log,
@@ -392,6 +416,7 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
             "spans_sent": sent,
             "achieved_spans_per_s": round(sent / send_s) if send_s else 0,
             "retries_429_503": sender.retries,
+            "ack_latency_s": _latency(sender.latencies_s),
             "server_cores_mean": round(
                 (samples[-1].cpu_s - samples[0].cpu_s) / (samples[-1].t_s - samples[0].t_s), 2
             )
@@ -464,6 +489,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, help="spans/s (overrides --fraction)")
     p.add_argument("--connections", type=int, default=2)
     p.add_argument("--analytics-interval-s", type=float, default=60.0)
+    p.add_argument(
+        "--no-scheduler",
+        dest="scheduler",
+        action="store_false",
+        help="serve without the analytics scheduler (to tell ingest's memory from analytics')",
+    )
     p.add_argument("--sample-s", type=float, default=5.0)
     p.add_argument(
         "--warmup-s", type=float, help="excluded from the RSS slope (default: a fifth, ≤ 120 s)"

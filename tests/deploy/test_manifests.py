@@ -185,5 +185,5 @@ def test_systemd_units_that_run_together_use_different_ports() -> None:
 def test_every_deploy_file_is_described_in_the_readme() -> None:
     readme = (DEPLOY / "README.md").read_text()
     for path in sorted(DEPLOY.iterdir()):
-        if path.name != "README.md" and path.suffix in (".yaml", ".service", ".md"):
+        if path.name != "README.md" and path.suffix in (".yaml", ".service", ".md", ".sql"):
             assert path.name in readme, path.name
