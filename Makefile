@@ -60,7 +60,7 @@ test: $(DEV_STAMP) pg-start chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# Slow: not part of `make test` (tests/deploy/test_soak_smoke.py runs it for 15 s there).
+# Slow: not part of `make test` (tests/deploy/test_soak_smoke.py runs it for 12 s there).
 SOAK_SECONDS ?= 600
 soak: $(DEV_STAMP) pg-start
 	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
