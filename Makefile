@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR ?= .demo
 export WATTLEDGER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint format pg-start chromium clean wheel help
+.PHONY: demo test soak lint format pg-start chromium clean wheel help
 
 help:
 	@echo "make demo   - install into $(VENV), simulate 14 days of a fleet, open the dashboard"
@@ -17,6 +17,8 @@ help:
 	@echo "make test   - install dev extras, start PostgreSQL if installed but down, run all tests"
 	@echo "make lint   - ruff format check and ruff lint"
 	@echo "make wheel  - build the wheel and sdist into dist/"
+	@echo "make soak   - serve (ingest + scheduler) fed at 60% of the benchmarked rate for"
+	@echo "              SOAK_SECONDS (600); SOAK_ARGS='--backend postgres' for PostgreSQL"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +59,11 @@ format: $(DEV_STAMP)
 test: $(DEV_STAMP) pg-start chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Slow: not part of `make test` (tests/deploy/test_soak_smoke.py runs it for 12 s there).
+SOAK_SECONDS ?= 600
+soak: $(DEV_STAMP) pg-start
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 wheel: $(DEV_STAMP)
 	$(BIN)/python -m build --outdir dist .

@@ -90,3 +90,27 @@ def wait_until_written(port: int, timeout_s: float = 180.0) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the ingest writer did not drain its queue")
+
+
+@contextlib.contextmanager
+def fresh_warehouse(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty warehouse URL on ``backend`` (``duckdb`` or ``postgres``) for a module-scoped
+    fixture: a DuckDB file in ``tmp_path``, or a new PostgreSQL database dropped at the end."""
+    if backend == "duckdb":
+        yield f"duckdb:///{tmp_path}/warehouse.duckdb"
+        return
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL, _admin_conninfo
+
+    name = f"wl_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

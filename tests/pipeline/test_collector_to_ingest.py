@@ -16,13 +16,11 @@ from tests.pipeline.support import (
     wait_until_written,
     wattledger_server,
 )
-from wattledger.migrations import runner
 from wattledger.models import make_engine
 
 
-def test_collected_samples_reach_the_warehouse(tmp_path: Path) -> None:
-    url = f"duckdb:///{tmp_path}/w.duckdb"
-    runner.upgrade(url)
+def test_collected_samples_reach_the_warehouse(migrated_url: str, tmp_path: Path) -> None:
+    url = migrated_url
     port = free_port()
     env = subprocess_env(tmp_path)
     with wattledger_server(

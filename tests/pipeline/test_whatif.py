@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.pipeline.support import fresh_warehouse
 from wattledger.analytics.jobs import run_analytics
 from wattledger.analytics.settings import AnalyticsSettings, SloSettings
 from wattledger.analytics.whatif import calibrate, predict
@@ -24,10 +26,19 @@ END = START + dt.timedelta(hours=3)
 SETTINGS = AnalyticsSettings(slos={"chat": SloSettings(ttft_p95_s=2.0, itl_p95_s=0.08)})
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
-    tmp = tmp_path_factory.mktemp("whatif")
-    url = f"duckdb:///{tmp}/w.duckdb"
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def warehouse(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The simulated fleet, analysed, in a fresh warehouse per backend (one per module)."""
+    tmp = tmp_path_factory.mktemp(f"whatif-{request.param}")
+    with fresh_warehouse(request.param, tmp) as url:
+        yield _build(url, tmp)
+
+
+def _build(url: str, tmp: Path) -> str:
     runner.upgrade(url)
     r = subprocess.run(
         [
