@@ -239,7 +239,7 @@ class KeyVerifier:
             self._remember(key, None, None)
             raise AuthError("the API key is wrong")
         self._remember(key, row.tenant, row.key_hash)
-        self._touch(key_id)
+        self._touch_later(key_id)
         return str(row.tenant)
 
     def _remember(self, key: str, tenant: str | None, key_hash: str | None) -> None:
@@ -247,6 +247,27 @@ class KeyVerifier:
             if tenant is None and len(self._cache) >= _NEGATIVE_CACHE_MAX:
                 self._cache = {k: v for k, v in self._cache.items() if v.tenant is not None}
             self._cache[key] = _Entry(tenant, key_hash, self._clock())
+
+    def _touch_later(self, key_id: str) -> None:
+        """Record the key's last use in the background, one write per key at a time.
+
+        A write can wait a long time on DuckDB (e.g. behind a checkpoint of a big table); the
+        request that presented the key must never wait for it.
+        """
+        with self._lock:
+            touching: set[str] = self.__dict__.setdefault("_touching", set())
+            if key_id in touching:
+                return
+            touching.add(key_id)
+
+        def run() -> None:
+            try:
+                self._touch(key_id)
+            finally:
+                with self._lock:
+                    touching.discard(key_id)
+
+        threading.Thread(target=run, name="wattledger-key-touch", daemon=True).start()
 
     def _touch(self, key_id: str) -> None:
         t = ApiKey.__table__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,9 @@ def test_verifier_caches_and_notices_revocation(engine) -> None:  # type: ignore
     new = create_key(engine, "acme", "ci")
     verifier = KeyVerifier(engine, ttl_s=10, clock=lambda: now[0])
     assert verifier.verify(new.key) == "acme"
+    deadline = time.monotonic() + 10  # last use is recorded in the background
+    while list_keys(engine)[0]["last_used_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert list_keys(engine)[0]["last_used_at"] is not None
     revoke_key(engine, new.key_id)
     assert verifier.verify(new.key) == "acme"  # cached within the TTL
