@@ -47,12 +47,18 @@ from wattledger.models import make_engine
 START = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
 CHROMIUM = "/usr/bin/chromium"
 PAGES = ["", "vendors", "workloads", "recommendations", "fleet", "reports"]
+#: Ready: the footer is there, the script has stopped, no element is still a placeholder
+#: (Streamlit shows ``stSkeleton`` while an element's code loads, e.g. the first image), every
+#: interactive chart has drawn and every image has loaded and decoded to a non-empty size.
 READY_JS = """() => {
   if (!document.body.innerText.includes("Times in UTC.")) return false;
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
   const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
   if (!charts.every(c => c.querySelector("canvas, svg"))) return false;
-  return [...document.images].every(i => i.complete);
+  const images = [...document.querySelectorAll('[data-testid="stImage"]')];
+  if (!images.every(c => c.querySelector("img"))) return false;
+  return [...document.images].every(i => i.complete && i.naturalWidth > 0);
 }"""
 EMPTY_APP = 'import streamlit as st\nst.title("Empty")\nst.caption("Times in UTC.")\n'
 #: provider, hardware, model, quantization, USD per 1M tokens, J per output token (0 = hosted)

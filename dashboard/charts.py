@@ -147,3 +147,35 @@ def device_lines(series: pd.DataFrame, value: str, title: str) -> alt.Chart:
             ],
         )
     )
+
+
+def overview_panels(daily: pd.DataFrame) -> alt.VConcatChart:
+    """The Overview's four daily charts in one figure, each titled with its unit."""
+    w = 500
+    spend = stacked_daily(frames.daily_cost_parts(daily), "usd", "part", "Spend (USD)")
+    energy = stacked_daily(frames.daily_energy_parts(daily), "kwh", "provenance", "Energy (kWh)")
+    cost = daily_line(frames.money_columns(daily), "cost_per_mtok_blended_usd", "USD per 1M tokens")
+    tpj = daily_line(daily, "tokens_per_j", "Output tokens per joule")
+    return alt.vconcat(
+        alt.hconcat(
+            spend.properties(title="Spend per day (USD)", width=w),
+            energy.properties(title="Energy per day (kWh), by provenance", width=w),
+        ).resolve_scale(color="independent"),
+        alt.hconcat(
+            cost.properties(title="Cost per 1M tokens (USD, blended)", width=w),
+            tpj.properties(title="Tokens per joule (tokens/J)", width=w),
+        ),
+    ).configure_title(anchor="start", fontSize=15)
+
+
+def fleet_panels(series: pd.DataFrame) -> alt.HConcatChart:
+    """Mean power (W) and utilization (%) per device-hour, side by side."""
+    w = 500
+    return alt.hconcat(
+        device_lines(series, "power_w", "Power (W)").properties(
+            title="Mean power per hour (W)", width=w
+        ),
+        device_lines(series, "utilization_pct", "Utilization (%)").properties(
+            title="Mean utilization per hour (%)", width=w
+        ),
+    ).configure_title(anchor="start", fontSize=15)

@@ -5,8 +5,9 @@ Every widget gets a namespaced key (``<page>.<name>``) so tests find it by key.
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import altair as alt
@@ -27,12 +28,51 @@ PROVENANCE_NOTE = (
 )
 
 
+KPI_CSS = (
+    "<style>.wl-kpis{display:flex;flex-wrap:wrap;gap:1rem 2rem;margin:.25rem 0 .5rem}"
+    ".wl-kpi{flex:1 1 10rem;min-width:9rem}.wl-kpi .l{font-size:.875rem;color:rgba(49,51,63,.75)}"
+    ".wl-kpi .v{font-size:2rem;line-height:1.25;color:rgb(49,51,63)}"
+    ".wl-kpi .d{font-size:.875rem;font-weight:600}.wl-kpi .d.good{color:rgb(9,171,59)}"
+    ".wl-kpi .d.bad{color:rgb(255,43,43)}.wl-kpi .d.off{color:rgba(49,51,63,.6)}"
+    ".wl-kpi .n{font-size:.8rem;color:rgba(49,51,63,.6)}"
+    ".wl-kpi .l abbr{text-decoration:none;cursor:help}</style>"
+)
+
+
+def _delta_class(k: Kpi) -> str:
+    if k.delta is None or k.delta_color == "off":
+        return "off"
+    up = not k.delta.startswith("-")
+    return "good" if up == (k.delta_color == "normal") else "bad"
+
+
+def kpi_html(items: Sequence[Kpi]) -> str:
+    """One row of headline numbers as HTML: label (its unit), value, change, note.
+
+    The explanation is the label's tooltip. Each figure carries ``data-label``, ``data-value``,
+    ``data-delta`` and ``data-note`` so tests read exactly what is shown.
+    """
+    cards = []
+    for k in items:
+        e = html.escape
+        delta = k.delta or ""
+        arrow = "" if not delta else ("▼ " if delta.startswith("-") else "▲ ")
+        cards.append(
+            f'<div class="wl-kpi" data-testid="wlKpi" data-label="{e(k.label)}" '
+            f'data-value="{e(k.value)}" data-delta="{e(delta)}" data-note="{e(k.note or "")}">'
+            f'<div class="l"><abbr title="{e(k.help or "")}">{e(k.label)}'
+            f"{' ⓘ' if k.help else ''}</abbr></div>"
+            f'<div class="v">{e(k.value)}</div>'
+            + (f'<div class="d {_delta_class(k)}">{arrow}{e(delta)}</div>' if delta else "")
+            + (f'<div class="n">{e(k.note)}</div>' if k.note else "")
+            + "</div>"
+        )
+    return f'{KPI_CSS}<div class="wl-kpis">{"".join(cards)}</div>'
+
+
 def kpis(items: Sequence[Kpi]) -> None:
-    """One row of headline metrics."""
-    for column, k in zip(st.columns(len(items)), items, strict=True):
-        column.metric(k.label, k.value, delta=k.delta, delta_color=k.delta_color, help=k.help)  # type: ignore[arg-type]
-        if k.note:
-            column.caption(k.note)
+    """One row of headline metrics (one HTML element: cheaper in the browser than st.metric)."""
+    st.html(kpi_html(items))
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-!|$~"})
@@ -43,14 +83,13 @@ def md_escape(text: str) -> str:
     return text.translate(_MARKDOWN_SPECIAL)
 
 
-INTERACTIVE = "ui.interactive"
 #: Rows a static table shows; the CSV always has them all.
 MAX_TABLE_ROWS = 25
 
 
 def interactive() -> bool:
     """Whether the user chose interactive charts and tables (slower pages)."""
-    return bool(st.session_state.get(INTERACTIVE, False))
+    return filters.interactive()
 
 
 def _column_config(df: pd.DataFrame) -> dict[str, Any]:
@@ -103,17 +142,52 @@ def _kind(name: str) -> str | None:
     return None
 
 
-def _static(df: pd.DataFrame) -> Any:
-    formats: dict[str, Any] = {}
-    for name in df.columns:
-        kind = _kind(name)
-        if kind == "usd_mtok":
-            formats[name] = fmt.usd_mtok
-        elif kind == "usd":
-            formats[name] = fmt.usd
-        elif kind in _FORMATS:
-            formats[name] = _FORMATS[kind][0]
-    return df.style.format(formats, na_rep="–").hide(axis="index")
+def _formatter(name: str) -> Any:
+    kind = _kind(name)
+    if kind == "usd_mtok":
+        return fmt.usd_mtok
+    if kind == "usd":
+        return fmt.usd
+    if kind in _FORMATS:
+        return _FORMATS[kind][0].format
+    return str
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+#: Static tables are plain HTML: ``st.table`` renders every cell as Markdown, which costs more
+#: browser time than the rest of a page. Numbers align right; ``–`` marks a missing value.
+TABLE_CSS = (
+    "<style>.wl-table{border-collapse:collapse;font-size:0.85rem;margin-bottom:0.5rem}"
+    ".wl-table th,.wl-table td{border-bottom:1px solid rgba(49,51,63,.1);padding:.25rem .5rem;"
+    "white-space:nowrap}.wl-table th{text-align:left;font-weight:600;color:rgba(49,51,63,.7)}"
+    ".wl-table td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".wl-scroll{overflow-x:auto}</style>"
+)
+
+
+def html_table(df: pd.DataFrame) -> str:
+    """``df`` as an escaped HTML table, each column formatted by the unit in its header."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    numeric = {c: pd.api.types.is_numeric_dtype(df[c]) or _kind(str(c)) is not None for c in df}
+    formats = {c: _formatter(str(c)) for c in df.columns}
+    rows = []
+    for record in df.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(df.columns, record, strict=True):
+            text = "–" if _missing(value) else formats[column](value)
+            css = ' class="n"' if numeric[column] and not isinstance(value, bool) else ""
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'{TABLE_CSS}<div class="wl-scroll"><table class="wl-table"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def table(df: pd.DataFrame, key: str, filename: str) -> None:
@@ -127,7 +201,7 @@ def table(df: pd.DataFrame, key: str, filename: str) -> None:
         if interactive():
             st.dataframe(df, hide_index=True, column_config=_column_config(df))
         else:
-            st.table(_static(df.head(MAX_TABLE_ROWS)))
+            st.html(html_table(df.head(MAX_TABLE_ROWS)))
             if len(df) > MAX_TABLE_ROWS:
                 st.caption(f"First {MAX_TABLE_ROWS} of {len(df):,} rows; the CSV has them all.")
         st.download_button(
@@ -148,6 +222,14 @@ def _svg(spec_json: str) -> str:
     return str(vl_convert.vegalite_to_svg(json.loads(spec_json)))
 
 
+@st.cache_data(ttl=3600, max_entries=256, show_spinner=False)
+def _chart_svg(key: tuple[Any, ...], _build: Callable[[], Any], width_px: int | None) -> str:
+    with alt.data_transformers.disable_max_rows():
+        c = _build()
+        spec = (c.properties(width=width_px) if width_px else c).to_json(validate=False)
+    return _svg(spec)
+
+
 def download(df: pd.DataFrame, key: str, filename: str, what: str) -> None:
     """Only a CSV download, for tables too long to read on screen."""
     st.download_button(
@@ -161,15 +243,24 @@ def download(df: pd.DataFrame, key: str, filename: str, what: str) -> None:
     )
 
 
-def chart(c: alt.Chart | alt.LayerChart | alt.FacetChart, key: str, *, width_px: int = 560) -> None:
-    """An Altair chart: drawn to SVG on the server (fast), or interactive when toggled on."""
+def chart(
+    build: Callable[[], alt.Chart | alt.LayerChart | alt.FacetChart | alt.ConcatChart],
+    key: str,
+    *,
+    cache_key: tuple[Any, ...],
+    width_px: int | None = 560,
+) -> None:
+    """An Altair chart drawn to SVG on the server (fast), or interactive when toggled on.
+
+    ``build`` makes the chart; it runs only when the SVG for ``cache_key`` (the data it shows:
+    the source version, filter and choices) is not cached, so a warm page skips Altair.
+    ``width_px=None`` keeps the widths the chart sets itself (concatenated charts).
+    """
     if interactive():
-        st.altair_chart(c, key=key, width="stretch")
+        st.altair_chart(build(), key=key, width="stretch")
         return
-    with alt.data_transformers.disable_max_rows():
-        spec = c.properties(width=width_px).to_json(validate=False)
     with st.container(key=key):
-        st.image(_svg(spec), width="content")
+        st.image(_chart_svg((data.cache_key(), key, *cache_key), build, width_px), width="content")
 
 
 def empty_state(problem: str = "") -> None:

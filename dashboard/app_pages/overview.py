@@ -33,33 +33,12 @@ def render() -> None:
         )
     ui.provenance_note()
     daily = data.daily_totals(f)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Spend per day (USD)")
-        ui.chart(
-            charts.stacked_daily(frames.daily_cost_parts(daily), "usd", "part", "Spend (USD)"),
-            key="overview.spend_chart",
-        )
-        st.subheader("Cost per 1M tokens (USD, blended)")
-        ui.chart(
-            charts.daily_line(
-                frames.money_columns(daily), "cost_per_mtok_blended_usd", "USD per 1M tokens"
-            ),
-            key="overview.cost_per_mtok_chart",
-        )
-    with right:
-        st.subheader("Energy per day (kWh), by provenance")
-        ui.chart(
-            charts.stacked_daily(
-                frames.daily_energy_parts(daily), "kwh", "provenance", "Energy (kWh)"
-            ),
-            key="overview.energy_chart",
-        )
-        st.subheader("Tokens per joule (tokens/J)")
-        ui.chart(
-            charts.daily_line(daily, "tokens_per_j", "Output tokens per joule"),
-            key="overview.tokens_per_j_chart",
-        )
+    ui.chart(
+        lambda: charts.overview_panels(daily),
+        key="overview.charts",
+        cache_key=(f,),
+        width_px=None,
+    )
     st.subheader("By day")
     ui.table(frames.daily_table(daily), "overview.daily", "wattledger-daily.csv")
     st.subheader("Spend by service, tenant, workload and model")

@@ -24,6 +24,12 @@ def render() -> None:
         f"with {confidence:.0%} bootstrap intervals. **measured** = from your fleet's "
         "data; **predicted** = from the what-if planner."
     )
+    tenant = data.bound_tenant()
+    if tenant is not None:
+        st.caption(
+            f"Only recommendations recorded for tenant {ui.md_escape(tenant)} are shown; "
+            "recommendations computed over the whole fleet are not, because they mix tenants."
+        )
     if recs.empty:
         st.info(
             "No recommendations with these statuses. They are refreshed by "
@@ -34,13 +40,16 @@ def render() -> None:
         return
     ui.kpis(frames_ops.recommendation_kpis(recs, confidence))
     for i, card in enumerate(frames_ops.recommendation_cards(recs, confidence)):
+        risks = "".join(f"\n- {ui.md_escape(r)}" for r in card.risks)
         with st.container(border=True, key=f"recs.card_{i}"):
-            st.markdown(f"**{ui.md_escape(card.title)}**")
-            st.markdown(f"{ui.md_escape(card.saving)} · basis: **{card.basis}**")
-            st.markdown(ui.md_escape(card.explanation))
-            if card.risks:
-                st.markdown("Risks:\n" + "\n".join(f"- {ui.md_escape(r)}" for r in card.risks))
-            st.caption(ui.md_escape(" · ".join(card.facts)))
+            # One Markdown element per card: each element costs browser time.
+            st.markdown(
+                f"**{ui.md_escape(card.title)}**  \n"
+                f"{ui.md_escape(card.saving)} · basis: **{card.basis}**\n\n"
+                f"{ui.md_escape(card.explanation)}\n\n"
+                + (f"Risks:{risks}\n\n" if risks else "")
+                + f":gray[{ui.md_escape(' · '.join(card.facts))}]"
+            )
     ui.table(frames_ops.recommendation_table(recs), "recs.table", "wattledger-recommendations.csv")
 
 

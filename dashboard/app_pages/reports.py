@@ -32,8 +32,11 @@ def render() -> None:
             "be previewed or sent from here."
         )
         return
+    tenant = data.bound_tenant()
+    # A tenant-bound dashboard previews and sends only that tenant's report.
+    scope = ("--tenant", tenant) if tenant is not None else ()
     if st.button("Preview", key="reports.preview", icon=":material/visibility:"):
-        result = reports.run_report("preview")
+        result = reports.run_report("preview", *scope)
         if not result.ok:
             st.error(result.stderr or "`wattledger report preview` failed.")
         elif result.stdout.lstrip().startswith("<"):
@@ -42,7 +45,7 @@ def render() -> None:
             st.code(result.stdout, language=None)
     confirm = st.checkbox("Yes, email the report to its recipients now", key="reports.confirm_send")
     if st.button("Send now", key="reports.send_now", disabled=not confirm, icon=":material/send:"):
-        result = reports.run_report("send")
+        result = reports.run_report("send", *scope)
         if result.ok:
             st.success("Sent. " + (result.stderr or result.stdout).strip())
         else:

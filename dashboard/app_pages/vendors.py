@@ -33,8 +33,9 @@ def render() -> None:
         st.info("No route has both a cost per token and a latency in this period.")
     else:
         ui.chart(
-            charts.route_scatter(points, metric or "p95 TTFT (ms)"),
+            lambda: charts.route_scatter(points, metric or "p95 TTFT (ms)"),
             key="vendors.scatter",
+            cache_key=(f, metric),
             width_px=1100,
         )
         st.caption(
@@ -44,7 +45,12 @@ def render() -> None:
     st.subheader("Tokens per joule by hardware")
     ui.provenance_note()
     hardware = frames.hardware_table(data.hardware_efficiency(f))
-    ui.chart(charts.hardware_bars(hardware), key="vendors.hardware_chart", width_px=1100)
+    ui.chart(
+        lambda: charts.hardware_bars(hardware),
+        key="vendors.hardware_chart",
+        cache_key=(f,),
+        width_px=1100,
+    )
     ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from wattledger.dashboard import charts, data, fmt, frames, ui
+from wattledger.dashboard.frames import Kpi
 
 METRICS = {
     "p95 TTFT (ms)": ("ttft_p95_ms", "ttft_p95_s"),
@@ -27,11 +28,16 @@ def render() -> None:
     slos = data.settings().analytics.slos
     table = frames.workload_table(rows, slos)
     judged, met = int(rows["slo_judged_requests"].sum()), int(rows["slo_met_requests"].sum())
-    st.metric(
-        "SLO compliance, all workloads with an SLO (%)",
-        fmt.pct(met / judged if judged else None),
-        help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's TTFT "
-        "and ITL objectives (measured per request).",
+    ui.kpis(
+        [
+            Kpi(
+                "SLO compliance, all workloads with an SLO (%)",
+                fmt.pct(met / judged if judged else None),
+                help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's "
+                "TTFT and ITL objectives (measured per request).",
+                note="measured per request",
+            )
+        ]
     )
     if not slos:
         st.info(
@@ -59,16 +65,19 @@ def render() -> None:
         "Each value is one hour of one route (rollups keep hourly quantiles, not "
         "single requests). The red line is the workload's SLO."
     )
+    slo_ms = target * 1000 if target else None
     ui.chart(
-        charts.latency_box(hours, column, metric, target * 1000 if target else None),
+        lambda: charts.latency_box(hours, column, metric, slo_ms),
         key="workloads.box",
+        cache_key=(f, workload, metric, slo_ms),
         width_px=1100,
     )
     st.caption("Worst hour of each day, per route:")
     daily = frames.latency_daily_worst(hours, column)
     ui.chart(
-        charts.latency_lines(daily, column, metric, target * 1000 if target else None),
+        lambda: charts.latency_lines(daily, column, metric, slo_ms),
         key="workloads.lines",
+        cache_key=(f, workload, metric, slo_ms),
         width_px=1100,
     )
     ui.download(
