@@ -263,6 +263,64 @@ def chart(
         st.image(_chart_svg((data.cache_key(), key, *cache_key), build, width_px), width="content")
 
 
+def picker(
+    label: str,
+    options: Sequence[Any],
+    key: str,
+    default: Any,
+    *,
+    multi: bool = False,
+    format_func: Callable[[Any], str] = str,
+    help: str | None = None,
+) -> Any:
+    """A choice shown as a button reading ``label: value`` that opens a popover to change it.
+
+    The select widget (``key``) is drawn only while the popover (``<key>.open``) is open; the
+    choice is kept in session state meanwhile. Returns the chosen option (a list if ``multi``).
+    """
+    saved = f"{key}.saved"
+    current = st.session_state.get(key, st.session_state.get(saved, default))
+    if multi:
+        current = [v for v in current if v in options]
+        shown = ", ".join(format_func(v) for v in current) or "all"
+    else:
+        current = current if current in options else default
+        shown = format_func(current)
+    with st.popover(f"{label}: {md_escape(shown)}", key=f"{key}.open", on_change="rerun") as pop:
+        if pop.open:
+            if key not in st.session_state:
+                st.session_state[key] = current
+            widget = st.multiselect if multi else st.selectbox
+            current = widget(label, options, key=key, format_func=format_func, help=help)
+    st.session_state[saved] = current
+    return current
+
+
+def cards_html(cards: Sequence[Any]) -> str:
+    """Recommendation cards as one HTML element: title, saving, basis, explanation, risks, facts.
+
+    One element for all cards: each Markdown element costs browser time.
+    """
+    e = html.escape
+    out = []
+    for i, c in enumerate(cards):
+        risks = "".join(f"<li>{e(r)}</li>" for r in c.risks)
+        out.append(
+            f'<div class="wl-card" data-testid="wlCard" id="recs-card-{i}">'
+            f"<p><b>{e(c.title)}</b><br>{e(c.saving)} · basis: <b>{e(c.basis)}</b></p>"
+            f"<p>{e(c.explanation)}</p>"
+            + (f"<p>Risks:</p><ul>{risks}</ul>" if risks else "")
+            + f'<p class="f">{e(" · ".join(c.facts))}</p></div>'
+        )
+    css = (
+        "<style>.wl-card{border:1px solid rgba(49,51,63,.2);border-radius:.5rem;"
+        "padding:.75rem 1rem;margin-bottom:.75rem}.wl-card p{margin:0 0 .4rem}"
+        ".wl-card ul{margin:0 0 .4rem 1.2rem}.wl-card .f{font-size:.85rem;"
+        "color:rgba(49,51,63,.6);margin:0}</style>"
+    )
+    return css + "".join(out)
+
+
 def empty_state(problem: str = "") -> None:
     """No data yet: say why, and how to get some."""
     st.info(

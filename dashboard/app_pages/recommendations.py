@@ -15,7 +15,7 @@ def render() -> None:
     f = ui.ready()
     if f is None:
         return
-    statuses = st.multiselect("Status", STATUSES, default=["open"], key="recs.status")
+    statuses = ui.picker("Status", STATUSES, "recs.status", ["open"], multi=True)
     recs = data.recommendations(tuple(statuses), f.tenants, f.workloads)
     confidence = data.settings().analytics.recommend.confidence
     st.caption(
@@ -39,17 +39,7 @@ def render() -> None:
         )
         return
     ui.kpis(frames_ops.recommendation_kpis(recs, confidence))
-    for i, card in enumerate(frames_ops.recommendation_cards(recs, confidence)):
-        risks = "".join(f"\n- {ui.md_escape(r)}" for r in card.risks)
-        with st.container(border=True, key=f"recs.card_{i}"):
-            # One Markdown element per card: each element costs browser time.
-            st.markdown(
-                f"**{ui.md_escape(card.title)}**  \n"
-                f"{ui.md_escape(card.saving)} · basis: **{card.basis}**\n\n"
-                f"{ui.md_escape(card.explanation)}\n\n"
-                + (f"Risks:{risks}\n\n" if risks else "")
-                + f":gray[{ui.md_escape(' · '.join(card.facts))}]"
-            )
+    st.html(ui.cards_html(frames_ops.recommendation_cards(recs, confidence)))
     ui.table(frames_ops.recommendation_table(recs), "recs.table", "wattledger-recommendations.csv")
 
 

@@ -24,9 +24,7 @@ def render() -> None:
         "(API price, hardware time, energy and idle share); latency is the "
         "request-weighted mean of hourly p95s."
     )
-    metric = st.segmented_control(
-        "Latency", list(LATENCY), default="p95 TTFT (ms)", key="vendors.latency"
-    )
+    metric = ui.picker("Latency", list(LATENCY), "vendors.latency", "p95 TTFT (ms)")
     points = frames.route_points(routes, LATENCY[metric or "p95 TTFT (ms)"])
     st.subheader("Cost vs latency, with the Pareto front")
     if points.empty:

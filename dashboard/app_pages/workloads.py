@@ -46,16 +46,12 @@ def render() -> None:
         )
     ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
     st.subheader("Latency distribution")
-    left, right = st.columns(2)
     # Workloads with an SLO first, so the default view shows the objective.
     options = sorted(rows["workload"].tolist(), key=lambda w: (w not in slos, w))
-    workload = left.selectbox(
-        "Workload",
-        options,
-        key="workloads.workload",
-        format_func=lambda w: w or "(none)",
+    workload = ui.picker(
+        "Workload", options, "workloads.workload", options[0], format_func=lambda w: w or "(none)"
     )
-    metric = right.selectbox("Quantity", list(METRICS), key="workloads.metric")
+    metric = ui.picker("Quantity", list(METRICS), "workloads.metric", next(iter(METRICS)))
     column, slo_attr = METRICS[metric]
     slo = slos.get(workload)
     target = getattr(slo, slo_attr) if slo is not None and slo_attr else None

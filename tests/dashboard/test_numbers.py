@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 import shutil
 from decimal import Decimal
@@ -12,6 +13,7 @@ import duckdb
 
 from tests.dashboard.conftest import (
     default_range,
+    htmls,
     kpis,
     open_filters,
     point_at,
@@ -139,7 +141,8 @@ def test_workload_slo_compliance_matches_the_rollups(app, demo: Path) -> None:
     assert table.loc["chat", "SLO p95 TTFT (ms)"] == 2000
     assert table.loc["chat", "Requests within SLO"] == met
     assert table["Requests judged"].sum() == judged
-    at.selectbox(key="workloads.workload").set_value("chat").run()
+    at.session_state["workloads.workload.open"] = True
+    at.run().selectbox(key="workloads.workload").set_value("chat").run()
     assert not at.exception
     button = at.download_button(key="workloads.hours.csv")
     assert f"({judged_rows(demo, start, end):,} rows)" in button.label
@@ -165,13 +168,15 @@ def test_recommendations_match_the_table(app, demo: Path) -> None:
     m = _metrics(at)
     assert m["Recommendations"].value == str(n)
     assert m["Savings (USD/month)"].value == fmt.usd(savings)
-    plain = " ".join(x.value for x in at.markdown).replace("\\", "")  # markdown escapes
+    plain = html.unescape(" ".join(b for b in htmls(at.main) if "wlCard" in b))
+    assert plain.count('data-testid="wlCard"') == n
     assert reroute in plain
-    assert "basis: **measured**" in plain and "90% interval" in plain
+    assert "basis: <b>measured</b>" in plain and "90% interval" in plain
     assert "run a quality check first" in plain  # a risk of the model change
     table = table_of(at, "recs.table")
     assert len(table) == n and set(table["Basis"]) == {"measured"}
-    at.multiselect(key="recs.status").set_value(["dismissed"]).run()
+    at.session_state["recs.status.open"] = True
+    at.run().multiselect(key="recs.status").set_value(["dismissed"]).run()
     assert not at.dataframe and not kpis(at)
     assert "No recommendations with these statuses" in at.info[0].value
 
