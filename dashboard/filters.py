@@ -56,6 +56,13 @@ def _keep(key: str, value: Any) -> None:
     st.session_state[_SAVED + key] = value
 
 
+def _changed(key: str) -> None:
+    """Widget callback: keep the new value before the script runs, so the popover's label and
+    every query of this run use it."""
+    value = st.session_state[key]
+    _keep(key, tuple(value) if isinstance(value, (tuple, list)) else value)
+
+
 def _widgets(first: dt.date, last: dt.date, default: tuple[dt.date, dt.date]) -> None:
     """The filter widgets, inside the open popover; their values are kept on every run."""
     tenant = data.bound_tenant()
@@ -65,6 +72,8 @@ def _widgets(first: dt.date, last: dt.date, default: tuple[dt.date, dt.date]) ->
         min_value=first,
         max_value=last,
         key="filters.dates",
+        on_change=_changed,
+        args=("filters.dates",),
         help=f"Data covers {first} to {last}. Changes are compared with the same number of "
         "days just before.",
     )
@@ -85,6 +94,8 @@ def _widgets(first: dt.date, last: dt.date, default: tuple[dt.date, dt.date]) ->
             LABELS[field],
             values,
             key=key,
+            on_change=_changed,
+            args=(key,),
             format_func=show,
             placeholder="All" if field != "tenants" or tenant is None else tenant,
             disabled=field == "tenants" and tenant is not None,
@@ -94,16 +105,21 @@ def _widgets(first: dt.date, last: dt.date, default: tuple[dt.date, dt.date]) ->
     on = st.toggle(
         "Interactive charts and tables",
         key=INTERACTIVE,
+        on_change=_changed,
+        args=(INTERACTIVE,),
         help="Tooltips, zoom and sortable tables; pages load more slowly.",
     )
     _keep(INTERACTIVE, on)
 
 
-def _summary(f: RollupFilter, default: bool) -> str:
-    days_text = f"{f.start:%b %d} – {(f.end - dt.timedelta(days=1)):%b %d} (UTC)"
-    if default:
-        days_text = f"last {DEFAULT_DAYS} days, " + days_text
-    parts = [days_text]
+def _dates_label(f: RollupFilter, default: bool) -> str:
+    shown = f"{f.start:%b %d} – {(f.end - dt.timedelta(days=1)):%b %d}"
+    return f"last {DEFAULT_DAYS} days, {shown}" if default else shown
+
+
+def _summary(f: RollupFilter) -> str:
+    """The active dimension filters in one line ("" when none)."""
+    parts = []
     for field, _ in FILTER_DIMENSIONS:
         values = getattr(f, field)
         if values:
@@ -121,16 +137,15 @@ def sidebar() -> None:
         return
     first, last = _day(extent["first_day"]), _day(extent["last_day"])
     default = (max(first, last - dt.timedelta(days=DEFAULT_DAYS - 1)), last)
-    with st.sidebar.popover(
-        "Filters", icon=":material/filter_list:", key=OPEN, on_change="rerun", width="stretch"
-    ) as popover:
-        if popover.open:
-            _widgets(first, last, default)
     dates = st.session_state.get(_SAVED + "filters.dates") or default
     start = min(max(dates[0], first), last)
     end = min(max(dates[-1], start), last)
     chosen = {
-        field: tuple(st.session_state.get(f"{_SAVED}filters.{field}", ()))
+        field: tuple(
+            st.session_state.get(
+                f"filters.{field}", st.session_state.get(f"{_SAVED}filters.{field}", ())
+            )
+        )
         for field, _ in FILTER_DIMENSIONS
     }
     tenant = data.bound_tenant()
@@ -142,7 +157,15 @@ def sidebar() -> None:
         **chosen,
     )
     st.session_state[_ACTIVE] = f
-    st.sidebar.caption(_summary(f, (start, end) == default))
+    label = f"Filters: {_dates_label(f, (start, end) == default)} (UTC)"
+    with st.sidebar.popover(
+        label, icon=":material/filter_list:", key=OPEN, on_change="rerun", width="stretch"
+    ) as popover:
+        if popover.open:
+            _widgets(first, last, default)
+    summary = _summary(f)
+    if summary:
+        st.sidebar.caption(summary)
 
 
 def interactive() -> bool:

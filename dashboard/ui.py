@@ -367,5 +367,4 @@ def provenance_note() -> None:
 
 def footer(src: Source) -> None:
     """Where the data came from; the last element of every page."""
-    st.divider()
     st.caption(f"Data: {src.label}. Times in UTC. wattledger {__version__}.")

@@ -43,13 +43,20 @@ def render() -> None:
             components.html(result.stdout, height=700, scrolling=True)
         else:
             st.code(result.stdout, language=None)
-    confirm = st.checkbox("Yes, email the report to its recipients now", key="reports.confirm_send")
-    if st.button("Send now", key="reports.send_now", disabled=not confirm, icon=":material/send:"):
-        result = reports.run_report("send", *scope)
-        if result.ok:
-            st.success("Sent. " + (result.stderr or result.stdout).strip())
-        else:
-            st.error(result.stderr or "`wattledger report send` failed.")
+    # Sending asks for confirmation in a popover, drawn only when opened.
+    with st.popover(
+        "Send now…", icon=":material/send:", key="reports.send_open", on_change="rerun"
+    ) as send:
+        if send.open:
+            confirm = st.checkbox(
+                "Yes, email the report to its recipients now", key="reports.confirm_send"
+            )
+            if st.button("Send now", key="reports.send_now", disabled=not confirm):
+                result = reports.run_report("send", *scope)
+                if result.ok:
+                    st.success("Sent. " + (result.stderr or result.stdout).strip())
+                else:
+                    st.error(result.stderr or "`wattledger report send` failed.")
 
 
 render()
