@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +36,8 @@ KPI_CSS = (
     ".wl-kpi .d{font-size:.875rem;font-weight:600}.wl-kpi .d.good{color:rgb(9,171,59)}"
     ".wl-kpi .d.bad{color:rgb(255,43,43)}.wl-kpi .d.off{color:rgba(49,51,63,.6)}"
     ".wl-kpi .n{font-size:.8rem;color:rgba(49,51,63,.6)}"
-    ".wl-kpi .l abbr{text-decoration:none;cursor:help}</style>"
+    ".wl-kpi .l abbr{text-decoration:none;cursor:help}"
+    ".wl-legend{font-size:.8rem;color:rgba(49,51,63,.6);margin:0}</style>"
 )
 
 
@@ -70,9 +72,18 @@ def kpi_html(items: Sequence[Kpi]) -> str:
     return f'{KPI_CSS}<div class="wl-kpis">{"".join(cards)}</div>'
 
 
-def kpis(items: Sequence[Kpi]) -> None:
-    """One row of headline metrics (one HTML element: cheaper in the browser than st.metric)."""
-    st.html(kpi_html(items))
+def kpis(items: Sequence[Kpi], *, legend: bool = False) -> None:
+    """One row of headline metrics (one HTML element: cheaper in the browser than st.metric).
+
+    ``legend`` adds the measured / modeled / predicted legend under the row.
+    """
+    note = f'<p class="wl-legend">{_md_to_html(PROVENANCE_NOTE)}</p>' if legend else ""
+    st.html(kpi_html(items) + note)
+
+
+def _md_to_html(text: str) -> str:
+    """The ``**bold**`` of our own fixed notes as HTML (the text is ours, never data)."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-!|$~"})
@@ -167,12 +178,17 @@ TABLE_CSS = (
     ".wl-table th,.wl-table td{border-bottom:1px solid rgba(49,51,63,.1);padding:.25rem .5rem;"
     "white-space:nowrap}.wl-table th{text-align:left;font-weight:600;color:rgba(49,51,63,.7)}"
     ".wl-table td.n{text-align:right;font-variant-numeric:tabular-nums}"
-    ".wl-scroll{overflow-x:auto}</style>"
+    ".wl-scroll{overflow-x:auto}.wl-title{font-size:1.25rem;font-weight:600;"
+    "margin:1rem 0 .5rem;color:rgb(49,51,63)}.wl-note{font-size:.8rem;color:rgba(49,51,63,.6)}"
+    "</style>"
 )
 
 
-def html_table(df: pd.DataFrame) -> str:
-    """``df`` as an escaped HTML table, each column formatted by the unit in its header."""
+def html_table(df: pd.DataFrame, title: str = "", note: str = "") -> str:
+    """``df`` as an escaped HTML table, each column formatted by the unit in its header.
+
+    ``title`` is drawn above it as a heading and ``note`` under it, in the same element.
+    """
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     numeric = {c: pd.api.types.is_numeric_dtype(df[c]) or _kind(str(c)) is not None for c in df}
     formats = {c: _formatter(str(c)) for c in df.columns}
@@ -184,26 +200,40 @@ def html_table(df: pd.DataFrame) -> str:
             css = ' class="n"' if numeric[column] and not isinstance(value, bool) else ""
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    heading = f'<div class="wl-title">{html.escape(title)}</div>' if title else ""
+    below = f'<div class="wl-note">{note}</div>' if note else ""
     return (
-        f'{TABLE_CSS}<div class="wl-scroll"><table class="wl-table"><thead><tr>{head}</tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f'{TABLE_CSS}{heading}<div class="wl-scroll"><table class="wl-table"><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{below}"
     )
 
 
-def table(df: pd.DataFrame, key: str, filename: str) -> None:
+def table(
+    df: pd.DataFrame, key: str, filename: str, *, title: str = "", legend: bool = False
+) -> None:
     """A table with units in its headers and a "Download CSV" button (all rows, full precision).
 
     Static (fast) by default, the first :data:`MAX_TABLE_ROWS` rows; interactive (sortable,
     scrollable) when the sidebar toggle is on. The container has ``key`` (tests find the table
     by it); the button has ``<key>.csv``.
     """
+    more = (
+        f"First {MAX_TABLE_ROWS} of {len(df):,} rows; the CSV has them all."
+        if len(df) > MAX_TABLE_ROWS
+        else ""
+    )
+    legend_html = _md_to_html(PROVENANCE_NOTE) if legend else ""
     with st.container(key=key):
         if interactive():
+            if title:
+                st.subheader(title)
+            if legend:
+                provenance_note()
             st.dataframe(df, hide_index=True, column_config=_column_config(df))
         else:
-            st.html(html_table(df.head(MAX_TABLE_ROWS)))
-            if len(df) > MAX_TABLE_ROWS:
-                st.caption(f"First {MAX_TABLE_ROWS} of {len(df):,} rows; the CSV has them all.")
+            # Title, table and notes in one element: each element costs browser time.
+            note = " ".join(x for x in (html.escape(more), legend_html) if x)
+            st.html(html_table(df.head(MAX_TABLE_ROWS), title, note))
         st.download_button(
             "Download CSV",
             data=df.to_csv(index=False).encode(),

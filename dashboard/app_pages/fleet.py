@@ -54,8 +54,7 @@ def render() -> None:
             icon=":material/dns:",
         )
         return
-    ui.kpis(frames_ops.fleet_kpis(summary))
-    ui.provenance_note()
+    ui.kpis(frames_ops.fleet_kpis(summary), legend=True)
     shown = _devices(summary["device_id"].tolist())
 
     def build() -> object:
@@ -63,13 +62,17 @@ def render() -> None:
         return charts.fleet_panels(series[series["device"].isin(shown)])
 
     ui.chart(build, key="fleet.charts", cache_key=(f, tuple(shown)), width_px=None)  # type: ignore[arg-type]
-    st.subheader("Idle waste by device")
-    ui.table(frames_ops.device_table(summary), "fleet.devices_table", "wattledger-devices.csv")
-    st.subheader("Idle cost by hardware (USD)")
+    ui.table(
+        frames_ops.device_table(summary),
+        "fleet.devices_table",
+        "wattledger-devices.csv",
+        title="Idle waste by device",
+    )
     ui.table(
         frames_ops.idle_cost_by_hardware(data.hardware_efficiency(f)),
         "fleet.idle_cost",
         "wattledger-idle-cost.csv",
+        title="Idle cost by hardware (USD)",
     )
 
 

@@ -23,7 +23,7 @@ def render() -> None:
         f"{fmt.count(cur['requests'], 'requests')}; changes are against the previous "
         f"{days} days."
     )
-    ui.kpis(frames.overview_kpis(cur, prev, days))
+    ui.kpis(frames.overview_kpis(cur, prev, days), legend=True)
     if int(cur["unpriced_requests"]):
         st.warning(
             f"{fmt.count(cur['unpriced_requests'])} requests have no price, so spend is "
@@ -31,7 +31,6 @@ def render() -> None:
             "`[analytics] hardware_usd_per_hour` and `sites` (self-hosted).",
             icon=":material/warning:",
         )
-    ui.provenance_note()
     daily = data.daily_totals(f)
     ui.chart(
         lambda: charts.overview_panels(daily),
@@ -39,13 +38,12 @@ def render() -> None:
         cache_key=(f,),
         width_px=None,
     )
-    st.subheader("By day")
-    ui.table(frames.daily_table(daily), "overview.daily", "wattledger-daily.csv")
-    st.subheader("Spend by service, tenant, workload and model")
+    ui.table(frames.daily_table(daily), "overview.daily", "wattledger-daily.csv", title="By day")
     ui.table(
         frames.service_table(data.spend_by_service(f)),
         "overview.services",
         "wattledger-spend-by-service.csv",
+        title="Spend by service, tenant, workload and model",
     )
 
 

@@ -16,15 +16,20 @@ def render() -> None:
         ui.empty_state(src.problem)
         return
     runs = data.report_runs()
-    st.subheader("Past weekly reports")
     if runs.empty:
+        st.subheader("Past weekly reports")
         st.info(
             "No weekly report has been sent yet. `wattledger serve` sends one every "
             "Monday once `[report]` recipients and SMTP are configured.",
             icon=":material/mail:",
         )
     else:
-        ui.table(frames_ops.report_table(runs), "reports.runs", "wattledger-reports.csv")
+        ui.table(
+            frames_ops.report_table(runs),
+            "reports.runs",
+            "wattledger-reports.csv",
+            title="Past weekly reports",
+        )
     st.subheader("This week's report")
     if not reports.report_command_available():
         st.info(

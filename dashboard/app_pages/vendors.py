@@ -41,7 +41,6 @@ def render() -> None:
         )
     ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv")
     st.subheader("Tokens per joule by hardware")
-    ui.provenance_note()
     hardware = frames.hardware_table(data.hardware_efficiency(f))
     ui.chart(
         lambda: charts.hardware_bars(hardware),
@@ -49,7 +48,7 @@ def render() -> None:
         cache_key=(f,),
         width_px=1100,
     )
-    ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv")
+    ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv", legend=True)
 
 
 render()
