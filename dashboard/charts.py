@@ -130,15 +130,17 @@ def latency_lines(daily: pd.DataFrame, metric: str, title: str, slo_ms: float | 
     return lines + rule
 
 
-def device_lines(series: pd.DataFrame, value: str, title: str) -> alt.Chart:
-    """One hourly line per device."""
+def device_lines(series: pd.DataFrame, value: str, title: str, legend: str = "bottom") -> alt.Chart:
+    """One hourly line per device; ``legend`` is where the device legend goes."""
     return (
         alt.Chart(series.dropna(subset=[value]), height=_HEIGHT)
         .mark_line(opacity=0.85)
         .encode(
             x=_HOUR,
             y=alt.Y(f"{value}:Q", title=title),
-            color=alt.Color("device:N", title="Device", legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "device:N", title="Device", legend=alt.Legend(orient=legend, labelLimit=320)
+            ),
             strokeDash=alt.StrokeDash("source:N", title="Energy source"),
             tooltip=[
                 alt.Tooltip("device:N"),
@@ -168,14 +170,14 @@ def overview_panels(daily: pd.DataFrame) -> alt.VConcatChart:
     ).configure_title(anchor="start", fontSize=15)
 
 
-def fleet_panels(series: pd.DataFrame) -> alt.HConcatChart:
-    """Mean power (W) and utilization (%) per device-hour, side by side."""
-    w = 500
-    return alt.hconcat(
-        device_lines(series, "power_w", "Power (W)").properties(
-            title="Mean power per hour (W)", width=w
+def fleet_panels(series: pd.DataFrame) -> alt.VConcatChart:
+    """Mean power (W) over mean utilization (%) per device-hour, one legend on the right."""
+    w = 760
+    return alt.vconcat(
+        device_lines(series, "power_w", "Power (W)", "right").properties(
+            title="Mean power per hour (W)", width=w, height=220
         ),
-        device_lines(series, "utilization_pct", "Utilization (%)").properties(
-            title="Mean utilization per hour (%)", width=w
+        device_lines(series, "utilization_pct", "Utilization (%)", "right").properties(
+            title="Mean utilization per hour (%)", width=w, height=220
         ),
     ).configure_title(anchor="start", fontSize=15)

@@ -36,7 +36,7 @@ KPI_CSS = (
     ".wl-kpi .d{font-size:.875rem;font-weight:600}.wl-kpi .d.good{color:rgb(9,171,59)}"
     ".wl-kpi .d.bad{color:rgb(255,43,43)}.wl-kpi .d.off{color:rgba(49,51,63,.6)}"
     ".wl-kpi .n{font-size:.8rem;color:rgba(49,51,63,.6)}"
-    ".wl-kpi .l abbr{text-decoration:none;cursor:help}"
+    ".wl-kpi .l abbr{text-decoration:underline dotted;cursor:help}"
     ".wl-legend{font-size:.8rem;color:rgba(49,51,63,.6);margin:0}</style>"
 )
 
@@ -62,9 +62,12 @@ def kpi_html(items: Sequence[Kpi]) -> str:
         cards.append(
             f'<div class="wl-kpi" data-testid="wlKpi" data-label="{e(k.label)}" '
             f'data-value="{e(k.value)}" data-delta="{e(delta)}" data-note="{e(k.note or "")}">'
-            f'<div class="l"><abbr title="{e(k.help or "")}">{e(k.label)}'
-            f"{' ⓘ' if k.help else ''}</abbr></div>"
-            f'<div class="v">{e(k.value)}</div>'
+            + (
+                f'<div class="l"><abbr title="{e(k.help)}">{e(k.label)}</abbr></div>'
+                if k.help
+                else f'<div class="l">{e(k.label)}</div>'
+            )
+            + f'<div class="v">{e(k.value)}</div>'
             + (f'<div class="d {_delta_class(k)}">{arrow}{e(delta)}</div>' if delta else "")
             + (f'<div class="n">{e(k.note)}</div>' if k.note else "")
             + "</div>"
