@@ -196,6 +196,8 @@ def _time_load(page: Page, url: str) -> float:
 def measure(dash_url: str, empty_url: str, rounds: int) -> dict[str, list[float]]:
     """Page-ready seconds per page; key ``empty`` is the empty Streamlit page."""
     times: dict[str, list[float]] = {"empty": [], **{p or "overview": [] for p in PAGES}}
+    for p in PAGES:
+        times[f"empty:{p or 'overview'}"] = []
     cold: dict[str, float] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -217,6 +219,8 @@ def measure(dash_url: str, empty_url: str, rounds: int) -> dict[str, list[float]
                         cold[name] = seconds
                     elif r > 0:
                         times[name].append(seconds)
+                        if name == "empty":
+                            times[f"empty:{path or 'overview'}"].append(seconds)
         browser.close()
     times["cold"] = [cold[p or "overview"] for p in PAGES]
     return times
@@ -254,6 +258,7 @@ def main() -> None:
         try:
             dash.wait_ready()
             DashboardProcess(empty, "http://127.0.0.1:8612").wait_ready()
+            load_start = os.getloadavg()
             times = measure(dash.url, "http://127.0.0.1:8612", args.rounds)
         finally:
             dash.stop()
@@ -263,17 +268,24 @@ def main() -> None:
     base = statistics.median(times["empty"])
     print(
         f"\n{requests:,} requests over 30 days; {hourly:,} hourly rollup rows; "
-        f"{args.rounds} rounds; medians.\n"
+        f"{args.rounds} rounds; medians; load average (1, 5, 15 min) at the start "
+        f"{' '.join(f'{x:.1f}' for x in load_start)}, at the end "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}.\n"
     )
-    print("| page | cold (s) | warm median (s) | warm ÷ empty | cold ÷ empty |")
-    print("| --- | --- | --- | --- | --- |")
-    print(f"| empty Streamlit page | | {base:.3f} | 1.00 | |")
+    print(
+        "| page | cold (s) | warm median (s) | warm ÷ empty | cold ÷ empty | "
+        "median of paired ratios |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| empty Streamlit page | | {base:.3f} | 1.00 | | |")
     for i, path in enumerate(PAGES):
         name = path or "overview"
         warm = statistics.median(times[name])
+        # Each page load is paired with the empty-page load just before it (same moment's load).
+        pairs = [p / e for p, e in zip(times[name], times[f"empty:{name}"], strict=True)]
         print(
             f"| {name} | {times['cold'][i]:.3f} | {warm:.3f} | {warm / base:.2f} | "
-            f"{times['cold'][i] / base:.2f} |"
+            f"{times['cold'][i] / base:.2f} | {statistics.median(pairs):.2f} |"
         )
 
 

@@ -46,8 +46,9 @@ def render() -> None:
         )
     ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
     st.subheader("Latency distribution")
-    # Workloads with an SLO first, so the default view shows the objective.
-    options = sorted(rows["workload"].tolist(), key=lambda w: (w not in slos, w))
+    # Workloads with an SLO first, busiest first, so the default view shows an objective.
+    busy = dict(zip(rows["workload"], rows["requests"], strict=True))
+    options = sorted(busy, key=lambda w: (w not in slos, -int(busy[w]), w))
     workload = ui.picker(
         "Workload", options, "workloads.workload", options[0], format_func=lambda w: w or "(none)"
     )
