@@ -140,12 +140,10 @@ def sidebar() -> None:
     dates = st.session_state.get(_SAVED + "filters.dates") or default
     start = min(max(dates[0], first), last)
     end = min(max(dates[-1], start), last)
+    # Kept values (widget callbacks update them before the run), never the widgets' own state:
+    # widgets exist only while the popover is open.
     chosen = {
-        field: tuple(
-            st.session_state.get(
-                f"filters.{field}", st.session_state.get(f"{_SAVED}filters.{field}", ())
-            )
-        )
+        field: tuple(st.session_state.get(f"{_SAVED}filters.{field}", ()))
         for field, _ in FILTER_DIMENSIONS
     }
     tenant = data.bound_tenant()
