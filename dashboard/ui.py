@@ -85,8 +85,22 @@ def kpis(items: Sequence[Kpi], *, legend: bool = False) -> None:
 
 
 def _md_to_html(text: str) -> str:
-    """The ``**bold**`` of our own fixed notes as HTML (the text is ours, never data)."""
-    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+    """``**bold**`` and ```code``` of our own notes as HTML; everything else escaped.
+
+    Data inside a note must not carry ``**`` or backticks (escape it with :func:`md_escape`,
+    whose backslashes are dropped here)."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\\(.)", r"\1", out)
+
+
+def note(text: str) -> None:
+    """A short explanatory line under a heading, as plain HTML (cheaper than ``st.caption``)."""
+    st.html(
+        '<div style="font-size:.875rem;color:rgba(49,51,63,.6);margin:0" data-testid="wlNote">'
+        f"{_md_to_html(text)}</div>"
+    )
 
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-!|$~"})
@@ -391,6 +405,15 @@ def ready() -> RollupFilter | None:
         empty_state("The warehouse has no rollups yet.")
         return None
     return filters.active()
+
+
+def heading(text: str) -> None:
+    """A section heading, as plain HTML (``st.subheader`` renders Markdown with an anchor link,
+    which costs more browser time)."""
+    st.html(
+        '<div style="font-size:1.5rem;font-weight:600;line-height:1.2;margin:1rem 0 .25rem;'
+        f'color:rgb(49,51,63)" data-testid="wlHeading">{html.escape(text)}</div>'
+    )
 
 
 def provenance_note() -> None:

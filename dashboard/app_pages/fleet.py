@@ -38,7 +38,7 @@ def render() -> None:
     if f is None:
         return
     tenant = data.bound_tenant()
-    st.caption(
+    ui.note(
         "Date, tenant and hardware filters apply; hosted APIs have no devices here."
         + (
             f" Only devices registered by tenant {ui.md_escape(tenant)}'s collectors are shown."

@@ -18,7 +18,7 @@ def render() -> None:
         ui.nothing_matches("requests")
         return
     days = filters.days(f)
-    st.caption(
+    ui.note(
         f"{f.start:%Y-%m-%d} to {f.end:%Y-%m-%d} (end exclusive), "
         f"{fmt.count(cur['requests'], 'requests')}; changes are against the previous "
         f"{days} days."

@@ -18,7 +18,7 @@ def render() -> None:
     statuses = ui.picker("Status", STATUSES, "recs.status", ["open"], multi=True)
     recs = data.recommendations(tuple(statuses), f.tenants, f.workloads)
     confidence = data.settings().analytics.recommend.confidence
-    st.caption(
+    ui.note(
         "Tenant and workload filters apply here; recommendations cover the "
         "lookback window of the last run, not the date range. Savings are per month, "
         f"with {confidence:.0%} bootstrap intervals. **measured** = from your fleet's "
@@ -26,7 +26,7 @@ def render() -> None:
     )
     tenant = data.bound_tenant()
     if tenant is not None:
-        st.caption(
+        ui.note(
             f"Only recommendations recorded for tenant {ui.md_escape(tenant)} are shown; "
             "recommendations computed over the whole fleet are not, because they mix tenants."
         )

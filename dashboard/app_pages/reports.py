@@ -17,7 +17,7 @@ def render() -> None:
         return
     runs = data.report_runs()
     if runs.empty:
-        st.subheader("Past weekly reports")
+        ui.heading("Past weekly reports")
         st.info(
             "No weekly report has been sent yet. `wattledger serve` sends one every "
             "Monday once `[report]` recipients and SMTP are configured.",
@@ -30,7 +30,7 @@ def render() -> None:
             "wattledger-reports.csv",
             title="Past weekly reports",
         )
-    st.subheader("This week's report")
+    ui.heading("This week's report")
     if not reports.report_command_available():
         st.info(
             "This installation has no `wattledger report` command yet, so reports cannot "

@@ -19,14 +19,14 @@ def render() -> None:
     if routes.empty:
         ui.nothing_matches("routes")
         return
-    st.caption(
+    ui.note(
         "A route is provider × hardware × model × quantization. Cost is fully loaded "
         "(API price, hardware time, energy and idle share); latency is the "
         "request-weighted mean of hourly p95s."
     )
     metric = ui.picker("Latency", list(LATENCY), "vendors.latency", "p95 TTFT (ms)")
     points = frames.route_points(routes, LATENCY[metric or "p95 TTFT (ms)"])
-    st.subheader("Cost vs latency, with the Pareto front")
+    ui.heading("Cost vs latency, with the Pareto front")
     if points.empty:
         st.info("No route has both a cost per token and a latency in this period.")
     else:
@@ -36,11 +36,11 @@ def render() -> None:
             cache_key=(f, metric),
             width_px=1100,
         )
-        st.caption(
+        ui.note(
             "Routes on the dashed line are not beaten on both cost and latency by any other route."
         )
     ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv")
-    st.subheader("Tokens per joule by hardware")
+    ui.heading("Tokens per joule by hardware")
     hardware = frames.hardware_table(data.hardware_efficiency(f))
     ui.chart(
         lambda: charts.hardware_bars(hardware),

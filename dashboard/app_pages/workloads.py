@@ -45,7 +45,7 @@ def render() -> None:
             "(`ttft_p95_s`, `itl_p95_s`) in wattledger.toml to track compliance."
         )
     ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
-    st.subheader("Latency distribution")
+    ui.heading("Latency distribution")
     # Workloads with an SLO first, busiest first, so the default view shows an objective.
     busy = dict(zip(rows["workload"], rows["requests"], strict=True))
     options = sorted(busy, key=lambda w: (w not in slos, -int(busy[w]), w))
@@ -58,7 +58,7 @@ def render() -> None:
     target = getattr(slo, slo_attr) if slo is not None and slo_attr else None
     hours = frames.latency_long(data.latency_hours(f))
     hours = hours[hours["workload"] == workload]
-    st.caption(
+    ui.note(
         "Each value is one hour of one route (rollups keep hourly quantiles, not "
         "single requests). The red line is the workload's SLO."
     )
@@ -69,7 +69,7 @@ def render() -> None:
         cache_key=(f, workload, metric, slo_ms),
         width_px=1100,
     )
-    st.caption("Worst hour of each day, per route:")
+    ui.note("Worst hour of each day, per route:")
     daily = frames.latency_daily_worst(hours, column)
     ui.chart(
         lambda: charts.latency_lines(daily, column, metric, slo_ms),

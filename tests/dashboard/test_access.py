@@ -18,7 +18,7 @@ from tests.dashboard.conftest import APP, kpis
 from wattledger.analytics.jobs import run_analytics
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.config import load_settings
-from wattledger.dashboard import fmt
+from wattledger.dashboard import filters, fmt
 from wattledger.dashboard.passwords import hash_password
 from wattledger.dashboard.source import refresh_snapshot, resolve_source
 from wattledger.migrations import runner
@@ -95,7 +95,7 @@ def test_password_gate(app, demo, monkeypatch) -> None:
     monkeypatch.setenv("WATTLEDGER_DASHBOARD__PASSWORD_HASH", hash_password("s3cret"))
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    assert not kpis(at) and not at.sidebar.caption  # nothing shown before sign-in
+    assert not kpis(at) and filters.OPEN not in at.session_state  # nothing before sign-in
     at.text_input(key="auth.password").input("wrong")
     at.button(key="auth.submit").click().run()
     assert "Wrong password" in at.error[0].value and not kpis(at)
