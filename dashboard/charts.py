@@ -181,3 +181,50 @@ def fleet_panels(series: pd.DataFrame) -> alt.VConcatChart:
             title="Mean utilization per hour (%)", width=w, height=220
         ),
     ).configure_title(anchor="start", fontSize=15)
+
+
+def _titled(
+    chart: alt.TopLevelMixin, title: str, subtitle: str = "", width: int = 1000
+) -> alt.Chart:
+    return chart.properties(  # type: ignore[attr-defined,no-any-return]
+        title=alt.TitleParams(title, subtitle=subtitle or alt.Undefined), width=width
+    )
+
+
+def vendor_panels(
+    points: pd.DataFrame, latency_title: str, hardware: pd.DataFrame
+) -> alt.VConcatChart:
+    """Cost vs latency with the Pareto front, over tokens per joule by hardware: one figure."""
+    parts = []
+    if not points.empty:
+        parts.append(
+            _titled(
+                route_scatter(points, latency_title),
+                "Cost vs latency, with the Pareto front",
+                "Routes on the dashed line are not beaten on both cost and latency by any "
+                "other route.",
+            )
+        )
+    parts.append(_titled(hardware_bars(hardware), "Tokens per joule by hardware"))
+    return (
+        alt.vconcat(*parts, spacing=30)
+        .resolve_scale(color="independent", shape="independent")
+        .configure_title(anchor="start", fontSize=15)
+    )
+
+
+def workload_panels(
+    hours: pd.DataFrame, daily: pd.DataFrame, metric: str, title: str, slo_ms: float | None
+) -> alt.VConcatChart:
+    """Distribution of hourly values per route over the worst hour of each day: one figure."""
+    slo = " The red line is the workload's SLO." if slo_ms else ""
+    return alt.vconcat(
+        _titled(
+            latency_box(hours, metric, title, slo_ms),
+            f"Distribution of hourly {title} per route",
+            "Each value is one hour of one route (rollups keep hourly quantiles, not single "
+            "requests)." + slo,
+        ),
+        _titled(latency_lines(daily, metric, title, slo_ms), "Worst hour of each day, per route"),
+        spacing=30,
+    ).configure_title(anchor="start", fontSize=15)

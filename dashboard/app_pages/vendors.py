@@ -26,29 +26,24 @@ def render() -> None:
     )
     metric = ui.picker("Latency", list(LATENCY), "vendors.latency", "p95 TTFT (ms)")
     points = frames.route_points(routes, LATENCY[metric or "p95 TTFT (ms)"])
-    ui.heading("Cost vs latency, with the Pareto front")
+    hardware = frames.hardware_table(data.hardware_efficiency(f))
     if points.empty:
         st.info("No route has both a cost per token and a latency in this period.")
-    else:
-        ui.chart(
-            lambda: charts.route_scatter(points, metric or "p95 TTFT (ms)"),
-            key="vendors.scatter",
-            cache_key=(f, metric),
-            width_px=1100,
-        )
-        ui.note(
-            "Routes on the dashed line are not beaten on both cost and latency by any other route."
-        )
-    ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv")
-    ui.heading("Tokens per joule by hardware")
-    hardware = frames.hardware_table(data.hardware_efficiency(f))
+    # Both charts in one image: each image element costs browser time.
     ui.chart(
-        lambda: charts.hardware_bars(hardware),
-        key="vendors.hardware_chart",
-        cache_key=(f,),
-        width_px=1100,
+        lambda: charts.vendor_panels(points, metric or "p95 TTFT (ms)", hardware),
+        key="vendors.charts",
+        cache_key=(f, metric),
+        width_px=None,
     )
-    ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv", legend=True)
+    ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv", title="Routes")
+    ui.table(
+        hardware,
+        "vendors.hardware",
+        "wattledger-tokens-per-joule.csv",
+        title="Tokens per joule by hardware",
+        legend=True,
+    )
 
 
 render()

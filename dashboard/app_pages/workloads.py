@@ -58,24 +58,14 @@ def render() -> None:
     target = getattr(slo, slo_attr) if slo is not None and slo_attr else None
     hours = frames.latency_long(data.latency_hours(f))
     hours = hours[hours["workload"] == workload]
-    ui.note(
-        "Each value is one hour of one route (rollups keep hourly quantiles, not "
-        "single requests). The red line is the workload's SLO."
-    )
     slo_ms = target * 1000 if target else None
-    ui.chart(
-        lambda: charts.latency_box(hours, column, metric, slo_ms),
-        key="workloads.box",
-        cache_key=(f, workload, metric, slo_ms),
-        width_px=1100,
-    )
-    ui.note("Worst hour of each day, per route:")
     daily = frames.latency_daily_worst(hours, column)
+    # Both charts in one image: each image element costs browser time.
     ui.chart(
-        lambda: charts.latency_lines(daily, column, metric, slo_ms),
-        key="workloads.lines",
+        lambda: charts.workload_panels(hours, daily, column, metric, slo_ms),
+        key="workloads.charts",
         cache_key=(f, workload, metric, slo_ms),
-        width_px=1100,
+        width_px=None,
     )
     ui.download(
         hours.rename(columns={"bucket_start": "Hour (UTC)"}),
