@@ -118,6 +118,20 @@ def _frame(query: str, *args: Any) -> pd.DataFrame:
     return _cached(_key(), query, args, bound_tenant()).copy()
 
 
+@st.cache_data(ttl=_MAX_TTL_S, max_entries=128, show_spinner=False)
+def _derived(key: _Key, name: str, args: tuple[Any, ...], tenant: str | None, _fn: Any) -> Any:
+    return _fn()
+
+
+def derived(name: str, fn: Any, *args: Any) -> Any:
+    """``fn()`` — a computation on query results — cached like the queries themselves.
+
+    ``name`` and ``args`` (hashable: filters, choices) identify the result; ``fn`` runs only
+    on a miss. Callers must not modify the returned object.
+    """
+    return _derived(_key(), name, args, bound_tenant(), fn)
+
+
 def extent() -> pd.Series:
     """First/last rollup day, newest computation, row count and the analytics watermark."""
     return _frame("data_extent").iloc[0]

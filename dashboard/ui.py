@@ -277,11 +277,11 @@ def _chart_svg(key: tuple[Any, ...], _build: Callable[[], Any], width_px: int | 
     return _svg(spec)
 
 
-def download(df: pd.DataFrame, key: str, filename: str, what: str) -> None:
-    """Only a CSV download, for tables too long to read on screen."""
+def download(csv: bytes, rows: int, key: str, filename: str, what: str) -> None:
+    """Only a CSV download (``rows`` rows), for tables too long to read on screen."""
     st.download_button(
-        f"Download {what} as CSV ({len(df):,} rows)",
-        data=df.to_csv(index=False).encode(),
+        f"Download {what} as CSV ({rows:,} rows)",
+        data=csv,
         file_name=filename,
         mime="text/csv",
         key=f"{key}.csv",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from wattledger.dashboard import charts, data, fmt, frames, ui
@@ -56,10 +57,18 @@ def render() -> None:
     column, slo_attr = METRICS[metric]
     slo = slos.get(workload)
     target = getattr(slo, slo_attr) if slo is not None and slo_attr else None
-    hours = frames.latency_long(data.latency_hours(f))
-    hours = hours[hours["workload"] == workload]
+
+    def for_workload() -> tuple[pd.DataFrame, bytes]:
+        long = frames.latency_long(data.latency_hours(f))
+        long = long[long["workload"] == workload]
+        csv = long.rename(columns={"bucket_start": "Hour (UTC)"}).to_csv(index=False).encode()
+        return long, csv
+
+    hours, csv = data.derived("workloads.hours", for_workload, f, workload)
     slo_ms = target * 1000 if target else None
-    daily = frames.latency_daily_worst(hours, column)
+    daily = data.derived(
+        "workloads.daily", lambda: frames.latency_daily_worst(hours, column), f, workload, column
+    )
     # Both charts in one image: each image element costs browser time.
     ui.chart(
         lambda: charts.workload_panels(hours, daily, column, metric, slo_ms),
@@ -68,7 +77,8 @@ def render() -> None:
         width_px=None,
     )
     ui.download(
-        hours.rename(columns={"bucket_start": "Hour (UTC)"}),
+        csv,
+        len(hours),
         "workloads.hours",
         "wattledger-latency-hourly.csv",
         "hourly latency per route",
