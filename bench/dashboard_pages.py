@@ -9,7 +9,8 @@ snapshot, then in one run starts:
   2. an empty Streamlit page (a title and the same footer text), with the same server flags,
 
 and loads every page in headless Chromium, round-robin, timing navigation → ready. Ready means
-the footer is rendered, the script has stopped running and every chart image has loaded. The first
+the footer is rendered, the script has stopped running, no element is still a loading
+placeholder and every chart image has loaded (``READY_JS``). The first
 load of each dashboard page (cold query cache) is reported apart from the warm loads.
 Target (issue #9): every page ready within 1.5× the empty page.
 
