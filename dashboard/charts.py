@@ -130,15 +130,17 @@ def latency_lines(daily: pd.DataFrame, metric: str, title: str, slo_ms: float | 
     return lines + rule
 
 
-def device_lines(series: pd.DataFrame, value: str, title: str) -> alt.Chart:
-    """One hourly line per device."""
+def device_lines(series: pd.DataFrame, value: str, title: str, legend: str = "bottom") -> alt.Chart:
+    """One hourly line per device; ``legend`` is where the device legend goes."""
     return (
         alt.Chart(series.dropna(subset=[value]), height=_HEIGHT)
         .mark_line(opacity=0.85)
         .encode(
             x=_HOUR,
             y=alt.Y(f"{value}:Q", title=title),
-            color=alt.Color("device:N", title="Device", legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "device:N", title="Device", legend=alt.Legend(orient=legend, labelLimit=320)
+            ),
             strokeDash=alt.StrokeDash("source:N", title="Energy source"),
             tooltip=[
                 alt.Tooltip("device:N"),
@@ -147,3 +149,82 @@ def device_lines(series: pd.DataFrame, value: str, title: str) -> alt.Chart:
             ],
         )
     )
+
+
+def overview_panels(daily: pd.DataFrame) -> alt.VConcatChart:
+    """The Overview's four daily charts in one figure, each titled with its unit."""
+    w = 500
+    spend = stacked_daily(frames.daily_cost_parts(daily), "usd", "part", "Spend (USD)")
+    energy = stacked_daily(frames.daily_energy_parts(daily), "kwh", "provenance", "Energy (kWh)")
+    cost = daily_line(frames.money_columns(daily), "cost_per_mtok_blended_usd", "USD per 1M tokens")
+    tpj = daily_line(daily, "tokens_per_j", "Output tokens per joule")
+    return alt.vconcat(
+        alt.hconcat(
+            spend.properties(title="Spend per day (USD)", width=w),
+            energy.properties(title="Energy per day (kWh), by provenance", width=w),
+        ).resolve_scale(color="independent"),
+        alt.hconcat(
+            cost.properties(title="Cost per 1M tokens (USD, blended)", width=w),
+            tpj.properties(title="Tokens per joule (tokens/J)", width=w),
+        ),
+    ).configure_title(anchor="start", fontSize=15)
+
+
+def fleet_panels(series: pd.DataFrame) -> alt.VConcatChart:
+    """Mean power (W) over mean utilization (%) per device-hour, one legend on the right."""
+    w = 760
+    return alt.vconcat(
+        device_lines(series, "power_w", "Power (W)", "right").properties(
+            title="Mean power per hour (W)", width=w, height=220
+        ),
+        device_lines(series, "utilization_pct", "Utilization (%)", "right").properties(
+            title="Mean utilization per hour (%)", width=w, height=220
+        ),
+    ).configure_title(anchor="start", fontSize=15)
+
+
+def _titled(
+    chart: alt.TopLevelMixin, title: str, subtitle: str = "", width: int = 1000
+) -> alt.Chart:
+    return chart.properties(  # type: ignore[attr-defined,no-any-return]
+        title=alt.TitleParams(title, subtitle=subtitle or alt.Undefined), width=width
+    )
+
+
+def vendor_panels(
+    points: pd.DataFrame, latency_title: str, hardware: pd.DataFrame
+) -> alt.VConcatChart:
+    """Cost vs latency with the Pareto front, over tokens per joule by hardware: one figure."""
+    parts = []
+    if not points.empty:
+        parts.append(
+            _titled(
+                route_scatter(points, latency_title),
+                "Cost vs latency, with the Pareto front",
+                "Routes on the dashed line are not beaten on both cost and latency by any "
+                "other route.",
+            )
+        )
+    parts.append(_titled(hardware_bars(hardware), "Tokens per joule by hardware"))
+    return (
+        alt.vconcat(*parts, spacing=30)
+        .resolve_scale(color="independent", shape="independent")
+        .configure_title(anchor="start", fontSize=15)
+    )
+
+
+def workload_panels(
+    hours: pd.DataFrame, daily: pd.DataFrame, metric: str, title: str, slo_ms: float | None
+) -> alt.VConcatChart:
+    """Distribution of hourly values per route over the worst hour of each day: one figure."""
+    slo = " The red line is the workload's SLO." if slo_ms else ""
+    return alt.vconcat(
+        _titled(
+            latency_box(hours, metric, title, slo_ms),
+            f"Distribution of hourly {title} per route",
+            "Each value is one hour of one route (rollups keep hourly quantiles, not single "
+            "requests)." + slo,
+        ),
+        _titled(latency_lines(daily, metric, title, slo_ms), "Worst hour of each day, per route"),
+        spacing=30,
+    ).configure_title(anchor="start", fontSize=15)

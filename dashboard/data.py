@@ -6,14 +6,18 @@
   again at most every ``cache_ttl_s`` seconds).
 - Only rollups and marts are read, through read-only connections; a DuckDB warehouse is read
   through its published snapshot, so the dashboard never takes the writer's lock.
+- A dashboard bound to a tenant (:func:`bound_tenant`) restricts **every** query to it here,
+  whatever filter a page passes; filter values reach the database as bound parameters only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -22,8 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from wattledger.analytics.queries import dashboard as queries
 from wattledger.analytics.queries.dashboard import RollupFilter
 from wattledger.config import Settings, load_settings
+from wattledger.dashboard import auth
 from wattledger.dashboard.source import Source, resolve_source
-from wattledger.models import explain_connection_error
+from wattledger.models import ReportRun, RollupDaily, explain_connection_error
 
 #: Upper bound on how long any entry stays cached; the effective TTL is ``cache_ttl_s``.
 _MAX_TTL_S = 3600
@@ -41,6 +46,32 @@ def source() -> Source:
     return resolve_source(settings())
 
 
+def bound_tenant() -> str | None:
+    """The one tenant this session may read (settings or signed-in user), else ``None``."""
+    return auth.bound_tenant(settings().dashboard)
+
+
+def scoped(f: RollupFilter) -> RollupFilter:
+    """``f`` restricted to the bound tenant, if there is one (an unbound ``f`` is unchanged)."""
+    tenant = bound_tenant()
+    if tenant is None:
+        return f
+    return dataclasses.replace(f, tenants=(tenant,))
+
+
+def _tenants(tenants: tuple[str, ...]) -> tuple[str, ...]:
+    tenant = bound_tenant()
+    return tenants if tenant is None else (tenant,)
+
+
+#: Queries without a tenant parameter, and how to restrict them to one tenant.
+_TENANT_COLUMN = {
+    "data_extent": RollupDaily.tenant,
+    "filter_options": RollupDaily.tenant,
+    "report_runs": ReportRun.tenant,
+}
+
+
 def _dispose(engine: Engine) -> None:
     engine.dispose()
 
@@ -55,6 +86,11 @@ def _engine(url: str) -> Engine:
     return make_engine(url, read_only=True, pool_pre_ping=True, pool_size=2)
 
 
+def cache_key() -> _Key:
+    """What cached results depend on: the source, its version and the TTL window."""
+    return _key()
+
+
 def _key() -> _Key:
     src = source()
     if src.url is None:
@@ -64,9 +100,11 @@ def _key() -> _Key:
 
 
 @st.cache_data(ttl=_MAX_TTL_S, max_entries=512, show_spinner=False)
-def _cached(key: _Key, query: str, args: tuple[Any, ...]) -> pd.DataFrame:
+def _cached(key: _Key, query: str, args: tuple[Any, ...], tenant: str | None) -> pd.DataFrame:
     url = key[0]
-    select = getattr(queries, query)(*args)
+    select: sa.Select[Any] = getattr(queries, query)(*args)
+    if tenant is not None and query in _TENANT_COLUMN:
+        select = select.where(_TENANT_COLUMN[query] == tenant)
     try:
         with _engine(url).connect() as conn:
             result = conn.execute(select)
@@ -76,7 +114,22 @@ def _cached(key: _Key, query: str, args: tuple[Any, ...]) -> pd.DataFrame:
 
 
 def _frame(query: str, *args: Any) -> pd.DataFrame:
-    return _cached(_key(), query, args).copy()
+    args = tuple(scoped(a) if isinstance(a, RollupFilter) else a for a in args)
+    return _cached(_key(), query, args, bound_tenant()).copy()
+
+
+@st.cache_data(ttl=_MAX_TTL_S, max_entries=128, show_spinner=False)
+def _derived(key: _Key, name: str, args: tuple[Any, ...], tenant: str | None, _fn: Any) -> Any:
+    return _fn()
+
+
+def derived(name: str, fn: Any, *args: Any) -> Any:
+    """``fn()`` — a computation on query results — cached like the queries themselves.
+
+    ``name`` and ``args`` (hashable: filters, choices) identify the result; ``fn`` runs only
+    on a miss. Callers must not modify the returned object.
+    """
+    return _derived(_key(), name, args, bound_tenant(), fn)
 
 
 def extent() -> pd.Series:
@@ -128,16 +181,18 @@ def recommendations(
     statuses: tuple[str, ...], tenants: tuple[str, ...], workloads: tuple[str, ...]
 ) -> pd.DataFrame:
     """Recommendations with the given statuses (all when empty)."""
-    return _frame("recommendations", statuses, tenants, workloads)
+    return _frame("recommendations", statuses, _tenants(tenants), workloads)
 
 
 def device_hours(f: RollupFilter) -> pd.DataFrame:
     """Per device-hour ledger in the filtered period (tenant and hardware filters apply)."""
+    f = scoped(f)
     return _frame("device_hours", f.start, f.end, f.tenants, f.hardware)
 
 
 def device_summary(f: RollupFilter) -> pd.DataFrame:
     """Per device totals in the filtered period (tenant and hardware filters apply)."""
+    f = scoped(f)
     return _frame("device_summary", f.start, f.end, f.tenants, f.hardware)
 
 

@@ -2,12 +2,14 @@
 
 ``start_dashboard(settings)`` returns a :class:`DashboardProcess` handle; ``stop()`` ends it.
 The child gets the settings it needs through ``WATTLEDGER_*`` variables, so it reads the same
-warehouse and snapshot as the parent whatever flags the parent was given.
+warehouse and snapshot, with the same sign-ins and tenant binding, as the parent whatever flags
+the parent was given.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -44,6 +46,12 @@ def dashboard_env(settings: Settings, config_path: Path | None = None) -> dict[s
     env["WATTLEDGER_DASHBOARD__CACHE_TTL_S"] = str(settings.dashboard.cache_ttl_s)
     if settings.dashboard.password_hash:
         env["WATTLEDGER_DASHBOARD__PASSWORD_HASH"] = settings.dashboard.password_hash
+    if settings.dashboard.tenant is not None:
+        env["WATTLEDGER_DASHBOARD__TENANT"] = settings.dashboard.tenant
+    if settings.dashboard.users:
+        env["WATTLEDGER_DASHBOARD__USERS"] = json.dumps(
+            {name: user.model_dump() for name, user in settings.dashboard.users.items()}
+        )
     if config_path is not None:
         env["WATTLEDGER_CONFIG"] = str(Path(config_path).resolve())
     return env

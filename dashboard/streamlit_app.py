@@ -38,17 +38,12 @@ try:
 except WattledgerError as e:  # a bad config file or variable: say which and stop
     ui.error_state(e)
     st.stop()
-auth.require_password(settings.dashboard.password_hash)
+auth.require_password(settings.dashboard)
 page = st.navigation(PAGES)
 source = data.source()
 try:
     if source.url is not None:
         filters.sidebar()
-        st.sidebar.toggle(
-            "Interactive charts and tables",
-            key=ui.INTERACTIVE,
-            help="Tooltips, zoom and sortable tables; pages load more slowly.",
-        )
     page.run()
 except WattledgerError as e:  # e.g. PostgreSQL down: explain instead of a traceback
     ui.error_state(e)

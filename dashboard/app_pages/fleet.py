@@ -7,6 +7,28 @@ import streamlit as st
 from wattledger.dashboard import charts, data, frames_ops, ui
 
 MAX_DEFAULT_DEVICES = 12
+#: Session key of the devices chosen for the charts (kept while the chooser is closed).
+_CHOSEN = "fleet.devices.saved"
+
+
+def _devices(devices: list[str]) -> list[str]:
+    """The devices drawn: the top ones by idle energy, or those picked in the chooser.
+
+    The chooser is a popover drawn only while open (a multiselect of many devices costs more
+    in the browser than the charts).
+    """
+    default = devices[:MAX_DEFAULT_DEVICES]
+    kept = [d for d in st.session_state.get(_CHOSEN, default) if d in devices] or default
+    label = f"Devices: {len(kept)} of {len(devices)} shown"
+    with st.popover(label, icon=":material/dns:", key="fleet.pick", on_change="rerun") as pop:
+        if pop.open:
+            if "fleet.devices" not in st.session_state:
+                st.session_state["fleet.devices"] = kept
+            kept = st.multiselect(
+                "Devices", devices, key="fleet.devices", help="Largest idle energy first."
+            )
+            st.session_state[_CHOSEN] = kept
+    return kept
 
 
 def render() -> None:
@@ -15,7 +37,15 @@ def render() -> None:
     f = ui.ready()
     if f is None:
         return
-    st.caption("Date, tenant and hardware filters apply; hosted APIs have no devices here.")
+    tenant = data.bound_tenant()
+    ui.note(
+        "Date, tenant and hardware filters apply; hosted APIs have no devices here."
+        + (
+            f" Only devices registered by tenant {ui.md_escape(tenant)}'s collectors are shown."
+            if tenant is not None
+            else ""
+        )
+    )
     summary = data.device_summary(f)
     if summary.empty:
         st.info(
@@ -24,35 +54,25 @@ def render() -> None:
             icon=":material/dns:",
         )
         return
-    ui.kpis(frames_ops.fleet_kpis(summary))
-    ui.provenance_note()
-    devices = summary["device_id"].tolist()
-    shown = st.multiselect(
-        "Devices",
-        devices,
-        default=devices[:MAX_DEFAULT_DEVICES],
-        key="fleet.devices",
-        help="Largest idle energy first.",
+    ui.kpis(frames_ops.fleet_kpis(summary), legend=True)
+    shown = _devices(summary["device_id"].tolist())
+
+    def build() -> object:
+        series = frames_ops.device_series(data.device_hours(f))
+        return charts.fleet_panels(series[series["device"].isin(shown)])
+
+    ui.chart(build, key="fleet.charts", cache_key=(f, tuple(shown)), width_px=None)  # type: ignore[arg-type]
+    ui.table(
+        frames_ops.device_table(summary),
+        "fleet.devices_table",
+        "wattledger-devices.csv",
+        title="Idle waste by device",
     )
-    series = frames_ops.device_series(data.device_hours(f))
-    series = series[series["device"].isin(shown)]
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Mean power per hour (W)")
-        ui.chart(charts.device_lines(series, "power_w", "Power (W)"), key="fleet.power")
-    with right:
-        st.subheader("Mean utilization per hour (%)")
-        ui.chart(
-            charts.device_lines(series, "utilization_pct", "Utilization (%)"),
-            key="fleet.utilization",
-        )
-    st.subheader("Idle waste by device")
-    ui.table(frames_ops.device_table(summary), "fleet.devices_table", "wattledger-devices.csv")
-    st.subheader("Idle cost by hardware (USD)")
     ui.table(
         frames_ops.idle_cost_by_hardware(data.hardware_efficiency(f)),
         "fleet.idle_cost",
         "wattledger-idle-cost.csv",
+        title="Idle cost by hardware (USD)",
     )
 
 

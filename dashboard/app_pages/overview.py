@@ -18,12 +18,12 @@ def render() -> None:
         ui.nothing_matches("requests")
         return
     days = filters.days(f)
-    st.caption(
+    ui.note(
         f"{f.start:%Y-%m-%d} to {f.end:%Y-%m-%d} (end exclusive), "
         f"{fmt.count(cur['requests'], 'requests')}; changes are against the previous "
         f"{days} days."
     )
-    ui.kpis(frames.overview_kpis(cur, prev, days))
+    ui.kpis(frames.overview_kpis(cur, prev, days), legend=True)
     if int(cur["unpriced_requests"]):
         st.warning(
             f"{fmt.count(cur['unpriced_requests'])} requests have no price, so spend is "
@@ -31,42 +31,19 @@ def render() -> None:
             "`[analytics] hardware_usd_per_hour` and `sites` (self-hosted).",
             icon=":material/warning:",
         )
-    ui.provenance_note()
     daily = data.daily_totals(f)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Spend per day (USD)")
-        ui.chart(
-            charts.stacked_daily(frames.daily_cost_parts(daily), "usd", "part", "Spend (USD)"),
-            key="overview.spend_chart",
-        )
-        st.subheader("Cost per 1M tokens (USD, blended)")
-        ui.chart(
-            charts.daily_line(
-                frames.money_columns(daily), "cost_per_mtok_blended_usd", "USD per 1M tokens"
-            ),
-            key="overview.cost_per_mtok_chart",
-        )
-    with right:
-        st.subheader("Energy per day (kWh), by provenance")
-        ui.chart(
-            charts.stacked_daily(
-                frames.daily_energy_parts(daily), "kwh", "provenance", "Energy (kWh)"
-            ),
-            key="overview.energy_chart",
-        )
-        st.subheader("Tokens per joule (tokens/J)")
-        ui.chart(
-            charts.daily_line(daily, "tokens_per_j", "Output tokens per joule"),
-            key="overview.tokens_per_j_chart",
-        )
-    st.subheader("By day")
-    ui.table(frames.daily_table(daily), "overview.daily", "wattledger-daily.csv")
-    st.subheader("Spend by service, tenant, workload and model")
+    ui.chart(
+        lambda: charts.overview_panels(daily),
+        key="overview.charts",
+        cache_key=(f,),
+        width_px=None,
+    )
+    ui.table(frames.daily_table(daily), "overview.daily", "wattledger-daily.csv", title="By day")
     ui.table(
         frames.service_table(data.spend_by_service(f)),
         "overview.services",
         "wattledger-spend-by-service.csv",
+        title="Spend by service, tenant, workload and model",
     )
 
 

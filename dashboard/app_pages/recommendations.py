@@ -15,15 +15,21 @@ def render() -> None:
     f = ui.ready()
     if f is None:
         return
-    statuses = st.multiselect("Status", STATUSES, default=["open"], key="recs.status")
+    statuses = ui.picker("Status", STATUSES, "recs.status", ["open"], multi=True)
     recs = data.recommendations(tuple(statuses), f.tenants, f.workloads)
     confidence = data.settings().analytics.recommend.confidence
-    st.caption(
+    ui.note(
         "Tenant and workload filters apply here; recommendations cover the "
         "lookback window of the last run, not the date range. Savings are per month, "
         f"with {confidence:.0%} bootstrap intervals. **measured** = from your fleet's "
         "data; **predicted** = from the what-if planner."
     )
+    tenant = data.bound_tenant()
+    if tenant is not None:
+        ui.note(
+            f"Only recommendations recorded for tenant {ui.md_escape(tenant)} are shown; "
+            "recommendations computed over the whole fleet are not, because they mix tenants."
+        )
     if recs.empty:
         st.info(
             "No recommendations with these statuses. They are refreshed by "
@@ -33,14 +39,7 @@ def render() -> None:
         )
         return
     ui.kpis(frames_ops.recommendation_kpis(recs, confidence))
-    for i, card in enumerate(frames_ops.recommendation_cards(recs, confidence)):
-        with st.container(border=True, key=f"recs.card_{i}"):
-            st.markdown(f"**{ui.md_escape(card.title)}**")
-            st.markdown(f"{ui.md_escape(card.saving)} · basis: **{card.basis}**")
-            st.markdown(ui.md_escape(card.explanation))
-            if card.risks:
-                st.markdown("Risks:\n" + "\n".join(f"- {ui.md_escape(r)}" for r in card.risks))
-            st.caption(ui.md_escape(" · ".join(card.facts)))
+    st.html(ui.cards_html(frames_ops.recommendation_cards(recs, confidence)))
     ui.table(frames_ops.recommendation_table(recs), "recs.table", "wattledger-recommendations.csv")
 
 

@@ -16,37 +16,52 @@ def render() -> None:
         ui.empty_state(src.problem)
         return
     runs = data.report_runs()
-    st.subheader("Past weekly reports")
     if runs.empty:
+        ui.heading("Past weekly reports")
         st.info(
             "No weekly report has been sent yet. `wattledger serve` sends one every "
             "Monday once `[report]` recipients and SMTP are configured.",
             icon=":material/mail:",
         )
     else:
-        ui.table(frames_ops.report_table(runs), "reports.runs", "wattledger-reports.csv")
-    st.subheader("This week's report")
+        ui.table(
+            frames_ops.report_table(runs),
+            "reports.runs",
+            "wattledger-reports.csv",
+            title="Past weekly reports",
+        )
+    ui.heading("This week's report")
     if not reports.report_command_available():
         st.info(
             "This installation has no `wattledger report` command yet, so reports cannot "
             "be previewed or sent from here."
         )
         return
+    tenant = data.bound_tenant()
+    # A tenant-bound dashboard previews and sends only that tenant's report.
+    scope = ("--tenant", tenant) if tenant is not None else ()
     if st.button("Preview", key="reports.preview", icon=":material/visibility:"):
-        result = reports.run_report("preview")
+        result = reports.run_report("preview", *scope)
         if not result.ok:
             st.error(result.stderr or "`wattledger report preview` failed.")
         elif result.stdout.lstrip().startswith("<"):
             components.html(result.stdout, height=700, scrolling=True)
         else:
             st.code(result.stdout, language=None)
-    confirm = st.checkbox("Yes, email the report to its recipients now", key="reports.confirm_send")
-    if st.button("Send now", key="reports.send_now", disabled=not confirm, icon=":material/send:"):
-        result = reports.run_report("send")
-        if result.ok:
-            st.success("Sent. " + (result.stderr or result.stdout).strip())
-        else:
-            st.error(result.stderr or "`wattledger report send` failed.")
+    # Sending asks for confirmation in a popover, drawn only when opened.
+    with st.popover(
+        "Send now…", icon=":material/send:", key="reports.send_open", on_change="rerun"
+    ) as send:
+        if send.open:
+            confirm = st.checkbox(
+                "Yes, email the report to its recipients now", key="reports.confirm_send"
+            )
+            if st.button("Send now", key="reports.send_now", disabled=not confirm):
+                result = reports.run_report("send", *scope)
+                if result.ok:
+                    st.success("Sent. " + (result.stderr or result.stdout).strip())
+                else:
+                    st.error(result.stderr or "`wattledger report send` failed.")
 
 
 render()

@@ -19,33 +19,31 @@ def render() -> None:
     if routes.empty:
         ui.nothing_matches("routes")
         return
-    st.caption(
+    ui.note(
         "A route is provider × hardware × model × quantization. Cost is fully loaded "
         "(API price, hardware time, energy and idle share); latency is the "
         "request-weighted mean of hourly p95s."
     )
-    metric = st.segmented_control(
-        "Latency", list(LATENCY), default="p95 TTFT (ms)", key="vendors.latency"
-    )
+    metric = ui.picker("Latency", list(LATENCY), "vendors.latency", "p95 TTFT (ms)")
     points = frames.route_points(routes, LATENCY[metric or "p95 TTFT (ms)"])
-    st.subheader("Cost vs latency, with the Pareto front")
+    hardware = frames.hardware_table(data.hardware_efficiency(f))
     if points.empty:
         st.info("No route has both a cost per token and a latency in this period.")
-    else:
-        ui.chart(
-            charts.route_scatter(points, metric or "p95 TTFT (ms)"),
-            key="vendors.scatter",
-            width_px=1100,
-        )
-        st.caption(
-            "Routes on the dashed line are not beaten on both cost and latency by any other route."
-        )
-    ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv")
-    st.subheader("Tokens per joule by hardware")
-    ui.provenance_note()
-    hardware = frames.hardware_table(data.hardware_efficiency(f))
-    ui.chart(charts.hardware_bars(hardware), key="vendors.hardware_chart", width_px=1100)
-    ui.table(hardware, "vendors.hardware", "wattledger-tokens-per-joule.csv")
+    # Both charts in one image: each image element costs browser time.
+    ui.chart(
+        lambda: charts.vendor_panels(points, metric or "p95 TTFT (ms)", hardware),
+        key="vendors.charts",
+        cache_key=(f, metric),
+        width_px=None,
+    )
+    ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv", title="Routes")
+    ui.table(
+        hardware,
+        "vendors.hardware",
+        "wattledger-tokens-per-joule.csv",
+        title="Tokens per joule by hardware",
+        legend=True,
+    )
 
 
 render()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from wattledger.dashboard import charts, data, fmt, frames, ui
+from wattledger.dashboard.frames import Kpi
 
 METRICS = {
     "p95 TTFT (ms)": ("ttft_p95_ms", "ttft_p95_s"),
@@ -27,11 +29,16 @@ def render() -> None:
     slos = data.settings().analytics.slos
     table = frames.workload_table(rows, slos)
     judged, met = int(rows["slo_judged_requests"].sum()), int(rows["slo_met_requests"].sum())
-    st.metric(
-        "SLO compliance, all workloads with an SLO (%)",
-        fmt.pct(met / judged if judged else None),
-        help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's TTFT "
-        "and ITL objectives (measured per request).",
+    ui.kpis(
+        [
+            Kpi(
+                "SLO compliance, all workloads with an SLO (%)",
+                fmt.pct(met / judged if judged else None),
+                help=f"{fmt.count(met)} of {fmt.count(judged)} requests met their workload's "
+                "TTFT and ITL objectives (measured per request).",
+                note="measured per request",
+            )
+        ]
     )
     if not slos:
         st.info(
@@ -39,40 +46,39 @@ def render() -> None:
             "(`ttft_p95_s`, `itl_p95_s`) in wattledger.toml to track compliance."
         )
     ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
-    st.subheader("Latency distribution")
-    left, right = st.columns(2)
-    # Workloads with an SLO first, so the default view shows the objective.
-    options = sorted(rows["workload"].tolist(), key=lambda w: (w not in slos, w))
-    workload = left.selectbox(
-        "Workload",
-        options,
-        key="workloads.workload",
-        format_func=lambda w: w or "(none)",
+    ui.heading("Latency distribution")
+    # Workloads with an SLO first, busiest first, so the default view shows an objective.
+    busy = dict(zip(rows["workload"], rows["requests"], strict=True))
+    options = sorted(busy, key=lambda w: (w not in slos, -int(busy[w]), w))
+    workload = ui.picker(
+        "Workload", options, "workloads.workload", options[0], format_func=lambda w: w or "(none)"
     )
-    metric = right.selectbox("Quantity", list(METRICS), key="workloads.metric")
+    metric = ui.picker("Quantity", list(METRICS), "workloads.metric", next(iter(METRICS)))
     column, slo_attr = METRICS[metric]
     slo = slos.get(workload)
     target = getattr(slo, slo_attr) if slo is not None and slo_attr else None
-    hours = frames.latency_long(data.latency_hours(f))
-    hours = hours[hours["workload"] == workload]
-    st.caption(
-        "Each value is one hour of one route (rollups keep hourly quantiles, not "
-        "single requests). The red line is the workload's SLO."
+
+    def for_workload() -> tuple[pd.DataFrame, bytes]:
+        long = frames.latency_long(data.latency_hours(f))
+        long = long[long["workload"] == workload]
+        csv = long.rename(columns={"bucket_start": "Hour (UTC)"}).to_csv(index=False).encode()
+        return long, csv
+
+    hours, csv = data.derived("workloads.hours", for_workload, f, workload)
+    slo_ms = target * 1000 if target else None
+    daily = data.derived(
+        "workloads.daily", lambda: frames.latency_daily_worst(hours, column), f, workload, column
     )
+    # Both charts in one image: each image element costs browser time.
     ui.chart(
-        charts.latency_box(hours, column, metric, target * 1000 if target else None),
-        key="workloads.box",
-        width_px=1100,
-    )
-    st.caption("Worst hour of each day, per route:")
-    daily = frames.latency_daily_worst(hours, column)
-    ui.chart(
-        charts.latency_lines(daily, column, metric, target * 1000 if target else None),
-        key="workloads.lines",
-        width_px=1100,
+        lambda: charts.workload_panels(hours, daily, column, metric, slo_ms),
+        key="workloads.charts",
+        cache_key=(f, workload, metric, slo_ms),
+        width_px=None,
     )
     ui.download(
-        hours.rename(columns={"bucket_start": "Hour (UTC)"}),
+        csv,
+        len(hours),
         "workloads.hours",
         "wattledger-latency-hourly.csv",
         "hourly latency per route",

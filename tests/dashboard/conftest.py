@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.demo import build_demo_warehouse
 from wattledger.analytics.marts import publish_snapshot, snapshot_engine
+from wattledger.dashboard import filters
 from wattledger.migrations import runner
 from wattledger.models import make_engine
 
@@ -103,9 +109,92 @@ def default_range(snapshot: Path) -> tuple[dt.datetime, dt.datetime]:
     return end - dt.timedelta(days=7), end
 
 
+class _HtmlTable(HTMLParser):
+    """Header and cell texts of the ``<table>`` in an ``st.html`` body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and not self._in_head:
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "thead":
+            self._in_head = False
+        elif tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell)
+            (self.header if self._in_head else self.rows[-1]).append(text)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def htmls(block: Any) -> list[str]:
+    """The bodies of the ``st.html`` elements in ``block`` (an AppTest block), in order."""
+    return [e.value for e in block.get("html")] if hasattr(block, "get") else []
+
+
+def shown_table(at: AppTest, key: str) -> pd.DataFrame:
+    """The static table in container ``key`` as the page shows it: formatted strings."""
+    bodies = [b for b in htmls(at.container(key)) if "<table" in b]
+    assert len(bodies) == 1, key
+    parser = _HtmlTable()
+    parser.feed(bodies[0])
+    return pd.DataFrame(parser.rows, columns=parser.header)
+
+
+def open_filters(at: AppTest) -> AppTest:
+    """Open the Filters popover (its widgets are drawn only while it is open)."""
+    at.session_state[filters.OPEN] = True
+    return at.run()
+
+
+def make_interactive(at: AppTest) -> AppTest:
+    """Switch on interactive charts and tables (``st.dataframe`` with the exact values)."""
+    open_filters(at)
+    return at.sidebar.toggle(key=filters.INTERACTIVE).set_value(True).run()
+
+
 def table_of(at: AppTest, key: str) -> pd.DataFrame:
-    """The data of the table in container ``key``, static (``st.table``) or interactive."""
-    block = at.container(key)
-    tables = list(block.table) or list(block.dataframe)
+    """The exact data of the table in container ``key`` (interactive mode: ``st.dataframe``)."""
+    if not list(at.container(key).dataframe):
+        make_interactive(at)
+    tables = list(at.container(key).dataframe)
     assert len(tables) == 1, key
     return tables[0].value
+
+
+_KPI = re.compile(
+    r'data-label="([^"]*)" data-value="([^"]*)" data-delta="([^"]*)" data-note="([^"]*)"'
+)
+
+
+@dataclass(frozen=True)
+class ShownKpi:
+    """A headline figure as the page shows it."""
+
+    label: str
+    value: str
+    delta: str | None
+    note: str | None
+
+
+def kpis(at: AppTest) -> dict[str, ShownKpi]:
+    """The headline figures (``ui.kpis``) on the page, by label."""
+    out = {}
+    for body in htmls(at.main):
+        for found in _KPI.findall(body):
+            label, value, delta, note = (html.unescape(x) for x in found)
+            out[label] = ShownKpi(label, value, delta or None, note or None)
+    return out

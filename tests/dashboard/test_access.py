@@ -14,11 +14,11 @@ from sqlalchemy.exc import DBAPIError
 from streamlit.testing.v1 import AppTest
 
 from tests.analytics.fleet import T0, Req, add_price, add_requests
-from tests.dashboard.conftest import APP
+from tests.dashboard.conftest import APP, kpis
 from wattledger.analytics.jobs import run_analytics
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.config import load_settings
-from wattledger.dashboard import fmt
+from wattledger.dashboard import filters, fmt
 from wattledger.dashboard.passwords import hash_password
 from wattledger.dashboard.source import refresh_snapshot, resolve_source
 from wattledger.migrations import runner
@@ -95,18 +95,18 @@ def test_password_gate(app, demo, monkeypatch) -> None:
     monkeypatch.setenv("WATTLEDGER_DASHBOARD__PASSWORD_HASH", hash_password("s3cret"))
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    assert not at.metric and not at.sidebar.multiselect  # nothing shown before sign-in
+    assert not kpis(at) and filters.OPEN not in at.session_state  # nothing before sign-in
     at.text_input(key="auth.password").input("wrong")
     at.button(key="auth.submit").click().run()
-    assert "Wrong password" in at.error[0].value and not at.metric
+    assert "Wrong password" in at.error[0].value and not kpis(at)
     at.text_input(key="auth.password").input("s3cret")
     at.button(key="auth.submit").click().run()
     assert not at.exception and not at.error
-    assert at.metric and at.title[0].value == "Overview"
+    assert kpis(at) and at.title[0].value == "Overview"
     app("fleet", at)  # still signed in on another page
-    assert at.title[0].value == "Fleet" and at.metric
+    assert at.title[0].value == "Fleet" and kpis(at)
     at.sidebar.button(key="auth.sign_out").click().run()
-    assert not at.metric and at.text_input(key="auth.password")
+    assert not kpis(at) and at.text_input(key="auth.password")
 
 
 @pytest.mark.postgres
@@ -129,8 +129,8 @@ def test_postgresql_warehouse_is_read_directly_and_read_only(app, pg_url: str, m
     monkeypatch.setenv("WATTLEDGER_DATABASE_URL", pg_url)
     at = app("overview")
     assert not at.exception and not at.error
-    assert {m.label: m.value for m in at.metric}["Spend, fully loaded (USD)"] == fmt.usd(spend)
-    assert "PostgreSQL" in at.caption[-1].value and "read-only" in at.caption[-1].value
+    assert kpis(at)["Spend, fully loaded (USD)"].value == fmt.usd(spend)
+    assert "PostgreSQL" in at.main.caption[-1].value and "read-only" in at.main.caption[-1].value
     from wattledger.dashboard import data
 
     with (

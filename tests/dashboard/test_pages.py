@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import APP, PAGES_DIR, point_at
+from tests.dashboard.conftest import APP, PAGES_DIR, htmls, kpis, make_interactive, point_at
+from wattledger.dashboard import filters
 
 PAGES = sorted(p.stem for p in PAGES_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -24,21 +25,24 @@ def test_page_renders_with_demo_data(app, demo, page: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.title and at.title[0].value
-    assert "Times in UTC." in at.caption[-1].value
-    assert "snapshot" in at.caption[-1].value
-    # Every table comes with its CSV download.
-    assert len(at.table) >= 1 and not at.dataframe  # static tables unless toggled
-    assert len(at.download_button) == len(at.table) + (page == "workloads")  # + hourly CSV
+    assert "Times in UTC." in at.main.caption[-1].value
+    assert "snapshot" in at.main.caption[-1].value
+    # Every table comes with its CSV download; tables are static HTML unless toggled.
+    tables = [b for b in htmls(at.main) if "<table" in b]
+    assert len(tables) >= 1 and not at.dataframe and not at.table
+    assert len(at.download_button) == len(tables) + (page == "workloads")  # + hourly CSV
     assert all(b.key and b.key.endswith(".csv") for b in at.download_button)
+    assert not at.sidebar.multiselect  # filters are drawn only when their popover opens
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_interactive_charts_and_tables(app, demo, page: str) -> None:
-    at = app(page)
-    at.sidebar.toggle(key="ui.interactive").set_value(True).run()
+    at = make_interactive(app(page))
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
-    assert len(at.dataframe) >= 1 and not at.table
+    assert len(at.sidebar.multiselect) == 6 and at.sidebar.date_input(key="filters.dates")
+    tables = [b for b in htmls(at.main) if "<table" in b]
+    assert len(at.dataframe) >= 1 and not tables
     assert len(at.download_button) == len(at.dataframe) + (page == "workloads")
 
 
@@ -55,7 +59,7 @@ def test_page_shows_how_to_get_data_when_the_warehouse_is_empty(
     else:
         assert "No data yet" in text and "no rollups yet" in text
         assert "wattledger simulate --backfill-days 14" in text
-        assert not at.table and not at.dataframe and not at.metric
+        assert not htmls(at.main) and not at.dataframe and not kpis(at)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -66,4 +70,4 @@ def test_page_explains_a_missing_snapshot(app, monkeypatch, tmp_path: Path, page
     text = " ".join(i.value for i in at.info)
     assert f"No mart snapshot at {tmp_path / 'marts.duckdb'}" in text
     assert "wattledger serve" in text
-    assert not at.sidebar.multiselect  # no filters without data
+    assert not at.sidebar.caption and filters.OPEN not in at.session_state  # no filters
