@@ -185,6 +185,22 @@ def _lookup(data: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[bool, Any]:
     return True, node
 
 
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def _shown(loc: tuple[str, ...], value: Any) -> str:
+    """``value`` as an error message may show it: masked for password-like keys (a plain
+    password pasted into ``password_hash`` must not be echoed), the password of a database
+    URL hidden."""
+    if any(word in part.lower() for part in loc for word in _SECRET_WORDS):
+        return "'**********'"
+    if loc and loc[-1] == "database_url" and isinstance(value, str):
+        from wattledger.models.engine import redact
+
+        return repr(redact(value))
+    return repr(value)
+
+
 def _explain(
     error: ValidationError, path: Path | None, data: dict[str, Any], init: dict[str, Any]
 ) -> ConfigError:
@@ -202,6 +218,7 @@ def _explain(
         origin, value = f"config file {path}", file_val
     else:
         origin, value = "the configuration", first.get("input")
+    shown = _shown(loc, value)
     more = (
         f" ({len(error.errors()) - 1} more problem(s) after this one)"
         if len(error.errors()) > 1
@@ -213,7 +230,7 @@ def _explain(
             hint=f"Check the spelling or remove it. {DOCS_HINT}",
         )
     return ConfigError(
-        f"Config key '{key}' from {origin} has value {value!r}: {first['msg']}{more}.",
+        f"Config key '{key}' from {origin} has value {shown}: {first['msg']}{more}.",
         hint=DOCS_HINT,
     )
 
