@@ -26,7 +26,9 @@ FROM, TO = "2026-11-09", "2026-11-23"
 
 
 def focus_rows(capsys: pytest.CaptureFixture[str], fleet: Fleet, tenant: str) -> list[dict]:
-    r = run_cli(capsys, fleet.url, "export", "focus", "--from", FROM, "--to", TO, "--tenant", tenant)
+    r = run_cli(
+        capsys, fleet.url, "export", "focus", "--from", FROM, "--to", TO, "--tenant", tenant
+    )
     assert r.returncode == 0, r.stderr
     return list(csv.DictReader(io.StringIO(r.stdout)))
 
