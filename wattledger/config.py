@@ -14,6 +14,7 @@ Settings are built in ``main()`` and passed down, never at import time.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from wattledger.analytics.reports.settings import ReportSettings
@@ -149,6 +151,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"Config file {path} is not valid TOML: {e}.",
             hint="Fix the syntax at that line; see https://toml.io for the format.",
         ) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"Config file {path} is not UTF-8 text (byte {e.start} cannot be decoded).",
+            hint="Save it as UTF-8; TOML files must be UTF-8.",
+        ) from e
     except OSError as e:
         raise ConfigError(f"Cannot read config file {path}: {e.strerror}.") from e
 
@@ -171,8 +178,25 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
         return Settings(**init)
     except ValidationError as e:
         raise _explain(e, path, data, init) from e
+    except SettingsError as e:  # a WATTLEDGER_* variable holding a table or list is not JSON
+        raise _explain_env(e) from e
     finally:
         _FILE_DATA.reset(token)
+
+
+def _explain_env(error: SettingsError) -> ConfigError:
+    m = re.search(r'field "([^"]+)"', str(error))
+    field = m.group(1) if m else ""
+    prefix = f"{ENV_PREFIX}{field.upper()}"
+    names = sorted(n for n in os.environ if field and n.upper().startswith(prefix))
+    cause = f": {error.__cause__}" if error.__cause__ else ""
+    return ConfigError(
+        f"Environment variable {' or '.join(names) or prefix + '*'} cannot be read as the "
+        f"value of config key '{field}'{cause}.",
+        hint="Tables and lists in environment variables are JSON, e.g. "
+        'WATTLEDGER_INGEST__PROVIDER_HOSTS=\'{"llm.internal": "vllm"}\'; or use a "section__key" '
+        f"variable per setting. {DOCS_HINT}",
+    )
 
 
 def _lookup(data: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[bool, Any]:
