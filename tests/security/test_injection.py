@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -115,3 +116,20 @@ def test_hostile_dates_are_refused_naming_the_option(
         r = run_cli(capsys, url, *args)
         assert r.returncode in (1, 2), (args, r.stdout, r.stderr)
         assert option in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_a_quote_in_the_snapshot_path_is_not_sql(tmp_path: Path) -> None:
+    """The mart snapshot's path is spliced into DuckDB's ATTACH (which takes no parameters):
+    a quote in a directory name must neither break it nor run as SQL."""
+    from wattledger.analytics.marts import publish_snapshot
+    from wattledger.migrations import runner
+
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    runner.upgrade(url)
+    engine = make_engine(url)
+    try:
+        target = tmp_path / "o'brien'; DROP TABLE prices; --" / "marts.duckdb"
+        assert publish_snapshot(engine, target) == target and target.is_file()
+        assert "prices" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
