@@ -231,13 +231,17 @@ def _explain(
     first = error.errors()[0]
     loc = tuple(str(p) for p in first["loc"])
     key = ".".join(loc)
-    env_name = ENV_PREFIX + "__".join(loc).upper()
+    # The variable that set this key: WATTLEDGER_A__B, or a JSON table in WATTLEDGER_A.
+    env_names = [ENV_PREFIX + "__".join(loc[:i]).upper() for i in range(len(loc), 0, -1)]
+    env_name = next((n for n in env_names if n in os.environ), env_names[0])
     in_init, init_val = _lookup(init, loc)
     in_file, file_val = _lookup(data, loc)
     if in_init:
         origin, value = "a command-line option", init_val
     elif env_name in os.environ:
-        origin, value = f"environment variable {env_name}", os.environ[env_name]
+        exact = env_name == env_names[0]
+        origin = f"environment variable {env_name}"
+        value = os.environ[env_name] if exact else first.get("input")
     elif in_file:
         origin, value = f"config file {path}", file_val
     else:
