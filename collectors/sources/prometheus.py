@@ -330,9 +330,9 @@ class PrometheusSource:
                     monotonic_ns=t_ns,
                     method=method,
                     utilization_ratio=util / 100.0 if util is not None else None,
-                    memory_used_bytes=int(used * MIB) if used is not None else None,
+                    memory_used_bytes=_bytes(used),
                     memory_total_bytes=(
-                        int((used + free + reserved) * MIB)
+                        _bytes(used + free + reserved)
                         if used is not None and free is not None
                         else None
                     ),
@@ -454,6 +454,13 @@ class PrometheusSource:
         """Close the HTTP client."""
         if self._client is not None:
             self._client.close()
+
+
+def _bytes(mib: float | None) -> int | None:
+    """MiB as bytes; None when unknown or too large to be real (e.g. ``1e308``)."""
+    if mib is None or not math.isfinite(mib * MIB):
+        return None
+    return int(mib * MIB)
 
 
 def _hist(family: Metric | None, match: dict[str, str] | None = None) -> HistogramSnapshot | None:

@@ -157,3 +157,15 @@ def test_bad_lines_are_skipped_and_reported(pair: tuple[str, str], bad: list[Any
     src = source(dirty)
     assert readings_of(src, 2) == expected
     assert src.skipped_lines == 2 * len(bad)
+
+
+def test_a_huge_memory_value_is_unknown_not_a_crash() -> None:
+    """Found by `make fuzz`: FB_FREE of 1e308 MiB overflowed int() and lost the scrape."""
+    lines = [
+        line.rsplit(" ", 1)[0] + " 1e308" if line.startswith("DCGM_FI_DEV_FB_FREE{") else line
+        for line in TEXT["dcgm_metrics_1.txt"].split("\n")
+    ]
+    readings = {r.device_id: r for r in source(["\n".join(lines)]).read()}
+    assert len(readings) == 2
+    assert all(r.memory_total_bytes is None for r in readings.values())
+    assert all(r.memory_used_bytes for r in readings.values())
