@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 from google.protobuf.json_format import MessageToDict
 from hypothesis import given
 from hypothesis import strategies as st
@@ -195,3 +196,18 @@ def test_json_bodies_decode_or_raise_decode_error(data: st.DataObject) -> None:
             if decode is traces.decode_json:
                 m = map_requests(decoded.columns, tenant="acme")
                 assert m.table.num_rows + m.rejected + m.non_genai == decoded.count
+
+
+def test_a_lone_surrogate_in_json_is_a_decode_error() -> None:
+    """Found by atheris: "\\ud800" is valid JSON but not text; Arrow refused it in the mapping."""
+    value = {"key": "host.name", "value": {"stringValue": "gpu-\ud800"}}
+    traces_doc = {"resourceSpans": [{"resource": {"attributes": [value]}}]}
+    metrics_doc = {"resourceMetrics": [{"resource": {"attributes": [value]}}]}
+    for decode, doc in ((traces.decode_json, traces_doc), (metrics.decode_json, metrics_doc)):
+        body = json.dumps(doc).encode()  # ASCII, with the escape \ud800
+        assert b"\\ud800" in body
+        with pytest.raises(DecodeError, match="not valid JSON"):
+            decode(body)
+    # A surrogate *pair* is one real character and stays fine.
+    ok = json.dumps({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "\U0001f600"}}]}]})
+    assert traces.decode_json(ok.encode()).count == 0
