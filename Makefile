@@ -6,15 +6,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+FUZZ_STAMP := $(VENV)/.installed-fuzz
+ATHERIS_RUNS ?= 300000
 DEMO_DIR ?= .demo
 export WATTLEDGER_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test soak lint format pg-start chromium clean wheel help
+.PHONY: demo test soak fuzz lint format pg-start chromium clean wheel help
 
 help:
 	@echo "make demo   - install into $(VENV), simulate 14 days of a fleet, open the dashboard"
 	@echo "              (DEMO_ARGS=--no-dashboard to only build; data in $(DEMO_DIR)/)"
 	@echo "make test   - install dev extras, start PostgreSQL if installed but down, run all tests"
+	@echo "make fuzz   - long fuzzing: hypothesis x50 examples, then atheris (docs/security.md)"
 	@echo "make lint   - ruff format check and ruff lint"
 	@echo "make wheel  - build the wheel and sdist into dist/"
 	@echo "make soak   - serve (ingest + scheduler) fed at 60% of the benchmarked rate for"
@@ -64,6 +67,17 @@ test: $(DEV_STAMP) pg-start chromium
 SOAK_SECONDS ?= 600
 soak: $(DEV_STAMP) pg-start
 	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
+
+$(FUZZ_STAMP): $(DEV_STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,fuzz]'
+	touch $@
+
+# The fuzz tests run in `make test` with few examples; here with 50x more, then
+# coverage-guided (atheris/libFuzzer) on the OTLP decoders. See docs/security.md.
+fuzz: $(FUZZ_STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider \
+	  --hypothesis-show-statistics --durations=0
+	$(BIN)/python tests/fuzz/atheris_otlp.py -runs=$(ATHERIS_RUNS) -max_total_time=900
 
 wheel: $(DEV_STAMP)
 	$(BIN)/python -m build --outdir dist .

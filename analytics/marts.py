@@ -60,7 +60,10 @@ def publish_snapshot(engine: Engine, path: Path) -> Path:
         pooled = engine.raw_connection()
         try:
             raw = pooled.driver_connection  # autocommit: ATTACH/DETACH outside a transaction
-            raw.execute(f"ATTACH '{tmp}' AS {alias}")
+            # ATTACH takes no bound parameters: quote the path as an SQL literal; the alias
+            # is our own uuid and the table names below come from MART_TABLES.
+            literal = str(tmp).replace("'", "''")
+            raw.execute(f"ATTACH '{literal}' AS {alias}")
             try:
                 raw.execute("BEGIN TRANSACTION")  # one consistent view of the source tables
                 try:

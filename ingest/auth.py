@@ -4,7 +4,10 @@ A key looks like ``wlk_<key id>_<secret>``: the 12-hex-digit key id is public (i
 row, and ``keys list`` shows it); the secret is 256 random bits. Only
 ``scrypt$N$r$p$salt$hash`` of the whole key is stored. Verification is slow on purpose, so the
 receiver remembers each verified (or refused) key for ``[ingest] auth_cache_ttl_s`` seconds and
-then reads the row again: a revocation takes effect within that time.
+then reads the row again: a revocation takes effect within that time. The cache is keyed by
+the SHA-256 of the key, so the process never keeps keys it was sent, and the only comparison
+of secret material, scrypt digest against stored digest, is :func:`hmac.compare_digest`.
+See docs/security.md.
 
 Exception tree::
 
@@ -159,6 +162,11 @@ def revoke_key(engine: Engine, key_or_id: str) -> dict[str, object] | None:
     return dict(row._mapping) if row else None
 
 
+def _cache_id(key: str) -> bytes:
+    """What the verifier's cache is keyed by: a digest, never the key itself."""
+    return hashlib.sha256(key.encode()).digest()
+
+
 @dataclass
 class _Entry:
     tenant: str | None  # None: refused
@@ -181,8 +189,8 @@ class KeyVerifier:
         self._engine = engine
         self._ttl_s = ttl_s
         self._clock = clock
-        self._cache: dict[str, _Entry] = {}
-        self._inflight: dict[str, threading.Lock] = {}
+        self._cache: dict[bytes, _Entry] = {}
+        self._inflight: dict[bytes, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def cached(self, key: str) -> str | None:
@@ -192,7 +200,7 @@ class KeyVerifier:
             AuthError: a fresh negative result is cached.
         """
         with self._lock:
-            e = self._cache.get(key)
+            e = self._cache.get(_cache_id(key))
         if e is None or self._clock() - e.checked_at > self._ttl_s:
             return None
         if e.tenant is None:
@@ -213,7 +221,7 @@ class KeyVerifier:
         with self._lock:
             if len(self._inflight) > _NEGATIVE_CACHE_MAX:
                 self._inflight.clear()
-            single = self._inflight.setdefault(key, threading.Lock())
+            single = self._inflight.setdefault(_cache_id(key), threading.Lock())
         # One check per key at a time: concurrent requests with a new key wait for the first
         # check instead of each paying for scrypt.
         with single:
@@ -227,14 +235,17 @@ class KeyVerifier:
                 sa.select(t.c.key_hash, t.c.tenant, t.c.revoked_at).where(t.c.key_id == key_id)
             ).first()
         with self._lock:
-            old = self._cache.get(key)
+            old = self._cache.get(_cache_id(key))
         if row is None or row.revoked_at is not None:
             self._remember(key, None, None)
             raise AuthError("the API key is unknown or revoked")
         # The hash is unchanged since we last verified it: no need to pay scrypt again.
-        ok = (old is not None and old.tenant is not None and old.key_hash == row.key_hash) or (
-            verify_key(key, row.key_hash)
-        )
+        ok = (
+            old is not None
+            and old.tenant is not None
+            and old.key_hash is not None
+            and hmac.compare_digest(old.key_hash.encode(), str(row.key_hash).encode())
+        ) or verify_key(key, row.key_hash)
         if not ok:
             self._remember(key, None, None)
             raise AuthError("the API key is wrong")
@@ -246,7 +257,7 @@ class KeyVerifier:
         with self._lock:
             if tenant is None and len(self._cache) >= _NEGATIVE_CACHE_MAX:
                 self._cache = {k: v for k, v in self._cache.items() if v.tenant is not None}
-            self._cache[key] = _Entry(tenant, key_hash, self._clock())
+            self._cache[_cache_id(key)] = _Entry(tenant, key_hash, self._clock())
 
     def _touch_later(self, key_id: str) -> None:
         """Record the key's last use in the background, one write per key at a time.

@@ -46,6 +46,7 @@ def insert_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
     if data.num_rows == 0:
         return 0
     data = _with_defaults(table, data)
+    # Only names of the model's own columns reach the SQL text below; values never do.
     columns = [c for c in data.column_names if c in table.c]
     data = data.select(columns)
     if conn.dialect.name == "duckdb":

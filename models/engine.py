@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ def backend_name(url: str) -> str:
     """
     try:
         backend = make_url(url).get_backend_name()
-    except ArgumentError as e:
+    except (ArgumentError, ValueError) as e:  # ValueError: e.g. a port that is not a number
         raise DatabaseError(
-            f"Database URL {url!r} is not a valid URL.",
+            f"Database URL {redact(url)!r} is not a valid URL.",
             hint="Use duckdb:///path/to/file.duckdb or postgresql+psycopg://user@host:5432/db.",
         ) from e
     if backend not in ("duckdb", "postgresql"):
@@ -38,8 +39,9 @@ def redact(url: str) -> str:
     """The URL with any password hidden, for logs and messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
+    except (ArgumentError, ValueError):
+        # Unparseable: still hide whatever stands between "user:" and "@".
+        return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)
 
 
 def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:

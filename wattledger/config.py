@@ -14,6 +14,7 @@ Settings are built in ``main()`` and passed down, never at import time.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from wattledger.analytics.reports.settings import ReportSettings
@@ -149,6 +151,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
             f"Config file {path} is not valid TOML: {e}.",
             hint="Fix the syntax at that line; see https://toml.io for the format.",
         ) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"Config file {path} is not UTF-8 text (byte {e.start} cannot be decoded).",
+            hint="Save it as UTF-8; TOML files must be UTF-8.",
+        ) from e
     except OSError as e:
         raise ConfigError(f"Cannot read config file {path}: {e.strerror}.") from e
 
@@ -171,8 +178,25 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
         return Settings(**init)
     except ValidationError as e:
         raise _explain(e, path, data, init) from e
+    except SettingsError as e:  # a WATTLEDGER_* variable holding a table or list is not JSON
+        raise _explain_env(e) from e
     finally:
         _FILE_DATA.reset(token)
+
+
+def _explain_env(error: SettingsError) -> ConfigError:
+    m = re.search(r'field "([^"]+)"', str(error))
+    field = m.group(1) if m else ""
+    prefix = f"{ENV_PREFIX}{field.upper()}"
+    names = sorted(n for n in os.environ if field and n.upper().startswith(prefix))
+    cause = f": {error.__cause__}" if error.__cause__ else ""
+    return ConfigError(
+        f"Environment variable {' or '.join(names) or prefix + '*'} cannot be read as the "
+        f"value of config key '{field}'{cause}.",
+        hint="Tables and lists in environment variables are JSON, e.g. "
+        'WATTLEDGER_INGEST__PROVIDER_HOSTS=\'{"llm.internal": "vllm"}\'; or use a "section__key" '
+        f"variable per setting. {DOCS_HINT}",
+    )
 
 
 def _lookup(data: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[bool, Any]:
@@ -185,23 +209,44 @@ def _lookup(data: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[bool, Any]:
     return True, node
 
 
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+def _shown(loc: tuple[str, ...], value: Any) -> str:
+    """``value`` as an error message may show it: masked for password-like keys (a plain
+    password pasted into ``password_hash`` must not be echoed), the password of a database
+    URL hidden."""
+    if any(word in part.lower() for part in loc for word in _SECRET_WORDS):
+        return "'**********'"
+    if loc and loc[-1] == "database_url" and isinstance(value, str):
+        from wattledger.models.engine import redact
+
+        return repr(redact(value))
+    return repr(value)
+
+
 def _explain(
     error: ValidationError, path: Path | None, data: dict[str, Any], init: dict[str, Any]
 ) -> ConfigError:
     first = error.errors()[0]
     loc = tuple(str(p) for p in first["loc"])
     key = ".".join(loc)
-    env_name = ENV_PREFIX + "__".join(loc).upper()
+    # The variable that set this key: WATTLEDGER_A__B, or a JSON table in WATTLEDGER_A.
+    env_names = [ENV_PREFIX + "__".join(loc[:i]).upper() for i in range(len(loc), 0, -1)]
+    env_name = next((n for n in env_names if n in os.environ), env_names[0])
     in_init, init_val = _lookup(init, loc)
     in_file, file_val = _lookup(data, loc)
     if in_init:
         origin, value = "a command-line option", init_val
     elif env_name in os.environ:
-        origin, value = f"environment variable {env_name}", os.environ[env_name]
+        exact = env_name == env_names[0]
+        origin = f"environment variable {env_name}"
+        value = os.environ[env_name] if exact else first.get("input")
     elif in_file:
         origin, value = f"config file {path}", file_val
     else:
         origin, value = "the configuration", first.get("input")
+    shown = _shown(loc, value)
     more = (
         f" ({len(error.errors()) - 1} more problem(s) after this one)"
         if len(error.errors()) > 1
@@ -213,7 +258,7 @@ def _explain(
             hint=f"Check the spelling or remove it. {DOCS_HINT}",
         )
     return ConfigError(
-        f"Config key '{key}' from {origin} has value {value!r}: {first['msg']}{more}.",
+        f"Config key '{key}' from {origin} has value {shown}: {first['msg']}{more}.",
         hint=DOCS_HINT,
     )
 

@@ -204,6 +204,12 @@ def context(report: WeeklyReport, images: dict[str, str]) -> dict[str, Any]:
         "efficiency": efficiency,
         "slos": slos,
         "recommendations": recs,
+        "recommendations_note": (
+            "Recommendations are computed over the whole fleet, not per tenant, so they are "
+            "listed only in the all-tenants report."
+            if report.tenant != "*"
+            else "No open recommendations."
+        ),
         "images": images,
         "footer": (
             f"Attached: {csv_filename(report)}, the week's daily rollup rows. Money in US dollars, "

@@ -314,7 +314,13 @@ def gather_weekly(
         )
         for r in conn.execute(q.slo_by_workload(week.start, week.end, tenant)).mappings()
     ]
-    recs = [dict(r) for r in conn.execute(q.top_open_recommendations(top_n)).mappings()]
+    # Recommendations are derived from every tenant's traffic (fleet-wide, docs/security.md):
+    # only the all-tenants report lists them, never a tenant's as if they were its own.
+    recs = (
+        [dict(r) for r in conn.execute(q.top_open_recommendations(top_n)).mappings()]
+        if tenant == q.ALL_TENANTS
+        else []
+    )
     daily = [
         (r["day"], Totals.from_row(r))
         for r in conn.execute(q.daily_series(week.start, week.end, tenant)).mappings()

@@ -17,12 +17,16 @@ The engines restart, and their counters with them. Each engine series keeps the 
 time it started (``start_time_unix_nano``); a counter that goes down starts a new series,
 which is how OTLP cumulative data says "reset" (the OTel Collector's Prometheus receiver
 does the same).
+
+A line the parser refuses is skipped (counted in ``skipped_lines`` and logged once) rather
+than costing the whole scrape; NaN and infinite sample values are ignored.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -95,6 +99,38 @@ class EngineStats:
     monotonic_ns: int
 
 
+_PARSE_ERRORS = (ValueError, IndexError, KeyError, TypeError)
+
+
+def parse_exposition(text: str) -> tuple[dict[str, Metric], list[str]]:
+    """The metric families of a scrape by name, and the lines the parser refused.
+
+    A line ``prometheus_client`` cannot parse makes it give up on the whole text; one bad line
+    (a truncated scrape, a buggy exporter) must not cost every other reading, so on failure
+    each line is tried alone and the ones refused are left out and returned.
+
+    Raises:
+        ValueError: the remaining lines still do not parse together.
+    """
+    try:
+        return {f.name: f for f in text_string_to_metric_families(text)}, []
+    except _PARSE_ERRORS:
+        pass
+    good, bad = [], []
+    for line in text.split("\n"):
+        try:
+            list(text_string_to_metric_families(line + "\n"))
+        except _PARSE_ERRORS:
+            bad.append(line)
+        else:
+            good.append(line)
+    try:
+        families = {f.name: f for f in text_string_to_metric_families("\n".join(good) + "\n")}
+    except _PARSE_ERRORS as e:
+        raise ValueError(f"the exposition does not parse: {e}") from e
+    return families, bad
+
+
 def histogram_from_family(
     family: Metric, match: dict[str, str] | None = None
 ) -> HistogramSnapshot | None:
@@ -105,8 +141,15 @@ def histogram_from_family(
         labels = {k: v for k, v in s.labels.items() if k != "le"}
         if match and any(labels.get(k) != v for k, v in match.items()):
             continue
+        if not math.isfinite(s.value):
+            continue  # NaN or infinite counts say nothing usable
         if s.name.endswith("_bucket"):
-            le = float(s.labels["le"])
+            try:
+                le = float(s.labels["le"])
+            except (KeyError, ValueError):
+                continue  # a bucket without a usable bound
+            if math.isnan(le):
+                continue
             buckets[le] = buckets.get(le, 0.0) + s.value
         elif s.name.endswith("_sum"):
             total += s.value
@@ -129,6 +172,7 @@ def _counter_value(family: Metric | None, match: dict[str, str] | None = None) -
         s.value
         for s in family.samples
         if not s.name.endswith("_created")
+        and math.isfinite(s.value)
         and not (match and any(s.labels.get(k) != v for k, v in match.items()))
     ]
     return sum(values) if values else None
@@ -188,6 +232,8 @@ class PrometheusSource:
         self._tgi_model_tried = False
         self._once = OnceLogger(logger)
         self._down = False
+        #: Lines skipped so far because the Prometheus text parser refused them.
+        self.skipped_lines = 0
 
     def _http_get(self, url: str) -> str:
         assert self._client is not None
@@ -208,7 +254,7 @@ class PrometheusSource:
         try:
             text = self._fetch(self.url)
             t_ns = self._clock_ns()
-            families = {f.name: f for f in text_string_to_metric_families(text)}
+            families, bad = parse_exposition(text)
         except (httpx.HTTPError, OSError, ValueError) as e:
             self._engine = []
             if not self._down:
@@ -223,6 +269,18 @@ class PrometheusSource:
         if self._down:
             self._down = False
             logger.info("Scraping %s works again.", self.url)
+        if bad:
+            self.skipped_lines += len(bad)
+            self._once.log(
+                logging.WARNING,
+                ("bad_lines",),
+                "Scrape %s: skipped %d line(s) that are not Prometheus text format, first: "
+                "%.120r (reported once; the count is in skipped_lines). Is the exporter "
+                "up to date?",
+                self.url,
+                len(bad),
+                bad[0],
+            )
         self._engine = self._engines(families, t_ns)
         return self._dcgm(families, t_ns)
 
@@ -235,7 +293,7 @@ class PrometheusSource:
                 continue
             for s in family.samples:
                 uuid = s.labels.get("UUID") or s.labels.get("uuid")
-                if not uuid or s.name.endswith("_created"):
+                if not uuid or s.name.endswith("_created") or not math.isfinite(s.value):
                     continue
                 per = values.setdefault(uuid, {})
                 labels_of.setdefault(uuid, dict(s.labels))
@@ -272,9 +330,9 @@ class PrometheusSource:
                     monotonic_ns=t_ns,
                     method=method,
                     utilization_ratio=util / 100.0 if util is not None else None,
-                    memory_used_bytes=int(used * MIB) if used is not None else None,
+                    memory_used_bytes=_bytes(used),
                     memory_total_bytes=(
-                        int((used + free + reserved) * MIB)
+                        _bytes(used + free + reserved)
                         if used is not None and free is not None
                         else None
                     ),
@@ -398,6 +456,13 @@ class PrometheusSource:
             self._client.close()
 
 
+def _bytes(mib: float | None) -> int | None:
+    """MiB as bytes; None when unknown or too large to be real (e.g. ``1e308``)."""
+    if mib is None or not math.isfinite(mib * MIB):
+        return None
+    return int(mib * MIB)
+
+
 def _hist(family: Metric | None, match: dict[str, str] | None = None) -> HistogramSnapshot | None:
     return histogram_from_family(family, match) if family is not None else None
 
@@ -412,4 +477,10 @@ def _label_values(families: Iterable[Metric], prefix: str, label: str) -> list[s
     return list(models) if models else [None]
 
 
-__all__ = ["EngineStats", "HistogramSnapshot", "PrometheusSource", "histogram_from_family"]
+__all__ = [
+    "EngineStats",
+    "HistogramSnapshot",
+    "PrometheusSource",
+    "histogram_from_family",
+    "parse_exposition",
+]

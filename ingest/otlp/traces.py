@@ -176,7 +176,9 @@ def decode_json(body: bytes) -> DecodedSpans:
     """
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        if b"\\u" in body:  # a lone surrogate escape ("\\ud800") is valid JSON, not text
+            json.dumps(doc, ensure_ascii=False).encode()
+    except (UnicodeError, json.JSONDecodeError, RecursionError) as e:
         raise DecodeError(f"body is not valid JSON: {e}") from e
     if not isinstance(doc, dict):
         raise DecodeError("body must be a JSON object with resourceSpans")

@@ -80,7 +80,7 @@ def from_json(value: Any) -> Any:
         if key == "arrayValue":
             return [from_json(x) for x in _list(v, "values")]
         if key == "kvlistValue":
-            return {kv.get("key", ""): from_json(kv.get("value")) for kv in _list(v, "values")}
+            return json_attributes(v, "values")  # each entry an object with a string key
         if key == "bytesValue":
             try:
                 return base64.b64decode(v, validate=True)

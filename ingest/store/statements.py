@@ -68,7 +68,8 @@ def upsert_devices(source: sa.TableClause) -> sa.Insert:
     """Insert devices, or update known ones with what the new rows say.
 
     Known values win over ``unknown``; columns the rows leave null keep their value; the first
-    and last sighting widen; ``tenant`` and ``hourly_cost_usd`` are never touched.
+    and last sighting widen; ``tenant`` and ``hourly_cost_usd`` are never touched, and rows of
+    another tenant leave the device as it is.
     """
     names = [c.name for c in DEVICES_TABLE.columns]
     stmt = pg_insert(DEVICES_TABLE).from_select(names, sa.select(*(source.c[n] for n in names)))
@@ -90,6 +91,7 @@ def upsert_devices(source: sa.TableClause) -> sa.Insert:
             "first_seen_at": sa.func.least(old.first_seen_at, new.first_seen_at),
             "last_seen_at": sa.func.greatest(old.last_seen_at, new.last_seen_at),
         },
+        where=old.tenant == new.tenant,  # another tenant's key never rewrites this device
     )
 
 

@@ -1,0 +1,1 @@
+"""Property-based fuzz tests (hypothesis): OTLP decoding and mapping, Prometheus scrapes, config."""

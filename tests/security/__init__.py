@@ -1,0 +1,1 @@
+"""Security tests: keys, tenant isolation, secrets in output, injection (issue #11)."""
