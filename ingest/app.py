@@ -123,6 +123,8 @@ def build_app(service: IngestService) -> Starlette:
             )
         try:
             tenant = service.verifier.cached(key)
+            if tenant is None and (tenant := service.verifier.stale(key)) is not None:
+                service.verifier.refresh_later(key)  # answer now, check the row meanwhile
             if tenant is None:
                 tenant = await anyio.to_thread.run_sync(
                     service.verifier.verify, key, limiter=limiter

@@ -167,6 +167,12 @@ def _cache_id(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+#: Seconds past the TTL that a key verified before is still accepted while it is checked again
+#: in the background: a revocation takes effect within the TTL when the warehouse answers
+#: promptly, and within TTL + this when it does not.
+STALE_GRACE_S = 300.0
+
+
 @dataclass
 class _Entry:
     tenant: str | None  # None: refused
@@ -192,6 +198,9 @@ class KeyVerifier:
         self._cache: dict[bytes, _Entry] = {}
         self._inflight: dict[bytes, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._touching: set[str] = set()
+        self._refreshing: set[bytes] = set()
+        self._background: set[threading.Thread] = set()
 
     def cached(self, key: str) -> str | None:
         """The tenant for ``key`` if a fresh positive result is cached (no I/O).
@@ -206,6 +215,38 @@ class KeyVerifier:
         if e.tenant is None:
             raise AuthError("the API key is unknown, wrong or revoked")
         return e.tenant
+
+    def stale(self, key: str) -> str | None:
+        """The tenant of a positive result older than the TTL but younger than the TTL plus
+        :data:`STALE_GRACE_S`, else None. No I/O.
+
+        The receiver answers with it while :meth:`refresh_later` reads the row again, so a slow
+        warehouse (e.g. DuckDB writing a checkpoint) never holds requests with known keys.
+        """
+        with self._lock:
+            e = self._cache.get(_cache_id(key))
+        if e is None or e.tenant is None:
+            return None
+        return e.tenant if self._clock() - e.checked_at <= self._ttl_s + STALE_GRACE_S else None
+
+    def refresh_later(self, key: str) -> None:
+        """Verify ``key`` again in the background (one refresh per key at a time)."""
+        cache_id = _cache_id(key)
+        with self._lock:
+            if cache_id in self._refreshing:
+                return
+            self._refreshing.add(cache_id)
+
+        def run() -> None:
+            try:
+                self.verify(key)
+            except Exception as e:  # noqa: BLE001 - a refused key is cached as refused
+                logger.debug("background key check: %s", type(e).__name__)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(cache_id)
+
+        self._start(run, "wattledger-key-refresh")
 
     def verify(self, key: str) -> str:
         """The tenant of ``key``, reading the database when the cache is stale. Blocking.
@@ -266,7 +307,7 @@ class KeyVerifier:
         request that presented the key must never wait for it.
         """
         with self._lock:
-            touching: set[str] = self.__dict__.setdefault("_touching", set())
+            touching = self._touching
             if key_id in touching:
                 return
             touching.add(key_id)
@@ -278,7 +319,30 @@ class KeyVerifier:
                 with self._lock:
                     touching.discard(key_id)
 
-        threading.Thread(target=run, name="wattledger-key-touch", daemon=True).start()
+        self._start(run, "wattledger-key-touch")
+
+    def _start(self, target: Callable[[], None], name: str) -> None:
+        def run() -> None:
+            try:
+                target()
+            finally:
+                with self._lock:
+                    self._background.discard(thread)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        with self._lock:
+            self._background.add(thread)
+        thread.start()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Wait for background checks and last-use writes (before the engine is disposed)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                pending = next(iter(self._background), None)
+            if pending is None or time.monotonic() > deadline:
+                return
+            pending.join(max(0.0, deadline - time.monotonic()))
 
     def _touch(self, key_id: str) -> None:
         t = ApiKey.__table__

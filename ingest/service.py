@@ -158,6 +158,7 @@ class IngestService:
             self._stop_logging.set()
             self.decoder.stop()
             self.writer.stop(timeout_s)
+            self.verifier.close()
             self.spool.close()
             self._started = False
             logger.info("ingest stopped; %s", self.stats.summary())

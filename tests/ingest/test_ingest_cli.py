@@ -26,9 +26,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _tenant(url: str, key: str) -> str:
     engine = make_engine(url)  # disposed at once: the CLI must be able to open a DuckDB file
+    verifier = KeyVerifier(engine, ttl_s=0)
     try:
-        return KeyVerifier(engine, ttl_s=0).verify(key)
+        return verifier.verify(key)
     finally:
+        verifier.close()  # its last-use write runs in the background
         engine.dispose()
 
 

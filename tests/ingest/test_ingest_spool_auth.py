@@ -97,9 +97,7 @@ def test_verifier_caches_and_notices_revocation(engine) -> None:  # type: ignore
     new = create_key(engine, "acme", "ci")
     verifier = KeyVerifier(engine, ttl_s=10, clock=lambda: now[0])
     assert verifier.verify(new.key) == "acme"
-    deadline = time.monotonic() + 10  # last use is recorded in the background
-    while list_keys(engine)[0]["last_used_at"] is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    verifier.close()  # last use is recorded in the background
     assert list_keys(engine)[0]["last_used_at"] is not None
     revoke_key(engine, new.key_id)
     assert verifier.verify(new.key) == "acme"  # cached within the TTL
@@ -146,3 +144,32 @@ print(ok)
     assert 0 < accepted < 10
     replay = Spool(tmp_path).open()
     assert [r.body[0] for _, r in replay] == [*range(accepted), 99]
+
+
+def test_stale_verdicts_answer_while_the_row_is_read_again(engine) -> None:  # type: ignore[no-untyped-def]
+    """Past the TTL a known key is still accepted (within a grace) while a background check
+    reads the row; a revocation then takes effect, and past the grace nothing stale is used."""
+    from wattledger.ingest.auth import STALE_GRACE_S
+
+    now = [0.0]
+    new = create_key(engine, "acme", "ci")
+    verifier = KeyVerifier(engine, ttl_s=10, clock=lambda: now[0])
+    assert verifier.stale(new.key) is None  # never verified: nothing to fall back on
+    assert verifier.verify(new.key) == "acme"
+    now[0] = 11
+    assert verifier.cached(new.key) is None
+    assert verifier.stale(new.key) == "acme"
+    revoke_key(engine, new.key_id)
+    verifier.refresh_later(new.key)
+    deadline = time.monotonic() + 10
+    while verifier.stale(new.key) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(AuthError):
+        verifier.cached(new.key)  # the refresh found the revocation
+    assert verifier.stale(new.key) is None
+
+    other = create_key(engine, "beta")
+    assert verifier.verify(other.key) == "beta"
+    now[0] += 10 + STALE_GRACE_S + 1
+    assert verifier.stale(other.key) is None  # too old to trust without reading the row
+    verifier.close()

@@ -90,6 +90,7 @@ def test_verifier_refuses_a_near_miss_key_through_compare_digest(
     # The cache never holds the key itself.
     held = repr(verifier._cache) + repr(verifier._inflight)
     assert new.key not in held and wrong not in held
+    verifier.close()
 
 
 def test_a_key_of_another_id_or_revoked_is_refused(engine: Engine) -> None:
@@ -105,3 +106,4 @@ def test_a_key_of_another_id_or_revoked_is_refused(engine: Engine) -> None:
     auth.revoke_key(engine, b.key_id)
     with pytest.raises(AuthError, match="revoked"):
         verifier.verify(b.key)
+    verifier.close()
