@@ -309,15 +309,18 @@ def test_recommendations_reach_the_dashboard_and_the_report(flow: Flow) -> None:
     assert {r["recommendation_id"] for r in recs} == {r["recommendation_id"] for r in shown}
     body = flow.email.get_body(preferencelist=("plain",))
     assert body is not None
-    text = body.get_content()
-    assert "No open recommendations" not in text
-    assert any(r["from_route"] in text for r in recs)
+    text = " ".join(body.get_content().split())
+    # The report was sent for one tenant; recommendations are fleet-wide (docs/security.md), so
+    # a tenant's report points to the all-tenants report instead of listing them as its own.
+    section = text.split("TOP RECOMMENDATIONS", 1)[1]
+    assert "listed only in the all-tenants report" in section
+    assert "/month" not in section  # no recommendation line
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="recommendations are stored with tenant 'default' whatever the data's tenant, so a "
-    "tenant-filtered dashboard hides them (and the weekly report lists every tenant's)",
+    "tenant-filtered dashboard and a tenant's weekly report show none of them",
 )
 def test_recommendations_carry_the_tenant_of_their_data(flow: Flow) -> None:
     assert {r["tenant"] for r in flow.recommend["recommendations"]} == {TENANT}
