@@ -91,6 +91,7 @@ class Writer:
         self._unreleased: list[Ticket] = []
         self._pending: list[Batch] = []  # taken from the queue, not yet committed
         self._last_checkpoint = time.monotonic()
+        self._wrote_last = False  # the last take found rows (so more may be queued behind them)
         self.healthy = False
         self.last_error: str | None = None
 
@@ -168,13 +169,20 @@ class Writer:
     # -- writer thread ------------------------------------------------------------------------
 
     def _take(self) -> list[Batch]:
-        """Wait for work, let a batch grow for up to ``flush_interval_s``, then take it."""
+        """Wait for work, let a batch grow for up to ``flush_interval_s``, then take it.
+
+        Rows that queued while the previous transaction was being written are taken at once:
+        under load the batch has grown during that write, and waiting would only add latency
+        (and leave the last rows of a burst waiting after the burst).
+        """
         cfg = self._settings
         with self._cond:
+            backlog = bool(self._queue) and self._wrote_last
             if not self._queue and not self._stopping:
                 self._cond.wait(0.2)
             while (
                 self._queue
+                and not backlog
                 and not self._stopping
                 and not self._flush_now
                 and self._queued_rows < cfg.batch_max_rows
@@ -191,6 +199,7 @@ class Writer:
                 rows += b.rows
             self._queued_rows -= rows
             self._in_flight = rows
+            self._wrote_last = bool(items)
             if not self._queue:
                 self._flush_now = False
             return items
