@@ -23,7 +23,8 @@ class IngestSettings(BaseModel):
         batch_max_rows: Most rows the writer puts in one warehouse transaction (default: one
             DuckDB row group, which DuckDB writes straight into the file).
         flush_interval_s: Longest an accepted row waits for its batch to fill before it is
-            written. Bigger batches write much faster; the rows are already safe in the spool.
+            written, when the writer was idle (rows that queued during a write are taken at once).
+            Bigger batches write faster; the rows are already safe in the spool.
         max_queue_rows: Rows accepted but not yet in the warehouse above which new requests get
             429 with ``Retry-After``.
         retry_after_s: Seconds sent in ``Retry-After`` with 429 and 503 answers.
