@@ -317,8 +317,9 @@ def ceiling(rows: pa.Table, work: Path) -> dict[str, float]:
     return out
 
 
-def _pg_database(admin_url: str) -> tuple[str, str]:
-    name = f"wl_bench_{uuid.uuid4().hex[:10]}"
+def _pg_database(admin_url: str, prefix: str = "wl_bench") -> tuple[str, str]:
+    """A new database on ``admin_url``'s server: (its URL, its name)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(conninfo, autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')

@@ -7,6 +7,7 @@ per test. A missing server is a failure, never a skip: ``make test`` starts it w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -44,10 +45,10 @@ def _admin_conninfo() -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database, dropped after the test."""
-    name = f"wl_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "wl_test") -> Iterator[str]:
+    """A new, empty database on the test PostgreSQL server, dropped at exit; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -55,6 +56,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
-import psycopg
 import sqlalchemy as sa
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, _admin_conninfo
+from tests.conftest import fresh_pg_database as _fresh_pg_database
 from wattledger.models import make_engine
 
 T0_NS = 1_763_000_000_000_000_000  # 2025-11-13, a fixed instant
@@ -157,17 +154,9 @@ class Sender:
         self._stop.set()
 
 
-@contextlib.contextmanager
-def fresh_pg_database() -> Iterator[str]:
+def fresh_pg_database() -> contextlib.AbstractContextManager[str]:
     """A new database on the shared test server (dropped at exit); yields its URL."""
-    name = f"wl_hard_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return _fresh_pg_database("wl_hard")
 
 
 def stored(url: str) -> tuple[list[str], list[str]]:

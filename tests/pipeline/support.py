@@ -99,18 +99,7 @@ def fresh_warehouse(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "duckdb":
         yield f"duckdb:///{tmp_path}/warehouse.duckdb"
         return
-    import uuid
+    from tests.conftest import fresh_pg_database
 
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import PG_URL, _admin_conninfo
-
-    name = f"wl_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
