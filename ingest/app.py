@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wattledger.ingest.auth import AuthError
+from wattledger.ingest.decoding import DecoderStopped
 from wattledger.ingest.otlp.values import DecodeError
 from wattledger.ingest.service import DEFAULT_TENANT, BodyTooLarge, Outcome
 from wattledger.ingest.spool import SpoolRecord, Ticket
@@ -223,6 +224,10 @@ def build_app(service: IngestService) -> Starlette:
             out = await asyncio.wrap_future(service.decoder.submit(record, expected=True))
             assert isinstance(out, Outcome)
             return out
+        except DecoderStopped as e:
+            raise _Refusal(
+                503, "the receiver is starting or stopping; retry later", cfg.retry_after_s
+            ) from e
         except BodyTooLarge as e:
             raise _Refusal(
                 413,

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 ProcessMany = Callable[[list[SpoolRecord]], list]
 
 
+class DecoderStopped(Exception):
+    """The decode workers are not running (the service is starting or stopping): retry."""
+
+
 class DecodeQueue:
     """Bodies waiting for a decode worker; :meth:`submit` returns a future of the outcome.
 
@@ -98,7 +102,7 @@ class DecodeQueue:
             if expected:
                 self._incoming = max(0, self._incoming - 1)
             if self._stopping or not self._threads:
-                future.set_exception(RuntimeError("the decoder is not running"))
+                future.set_exception(DecoderStopped("the decoder is not running"))
                 return future
             self._queue.append((record, future))
             self._cond.notify()

@@ -12,7 +12,7 @@ from ingest_helpers import make_spans, post, protobuf_body, rows, settings_for
 from sqlalchemy import Engine
 
 from wattledger.ingest import IngestService
-from wattledger.ingest.decoding import DecodeQueue
+from wattledger.ingest.decoding import DecodeQueue, DecoderStopped
 from wattledger.ingest.otlp import DecodeError
 from wattledger.ingest.service import Outcome
 from wattledger.ingest.spool import SpoolRecord
@@ -115,7 +115,7 @@ def test_queue_takes_waiting_bodies_together(service: IngestService) -> None:
 
 def test_a_stopped_queue_refuses_instead_of_hanging(service: IngestService) -> None:
     queue = DecodeQueue(service.process_many, threads=1)
-    with pytest.raises(RuntimeError, match="not running"):
+    with pytest.raises(DecoderStopped, match="not running"):
         queue.submit(_record(_body(1, "x"))).result(5)
 
 
@@ -156,3 +156,13 @@ def test_refused_bodies_are_not_waited_for(serve: Any, key: str) -> None:
     assert r.status_code == 413
     assert post(server.url, "/v1/traces", _body(2, "small"), key).status_code == 200
     assert server.service.decoder.incoming == 0
+
+
+def test_a_body_arriving_while_the_decoder_is_stopped_gets_503(serve: Any, key: str) -> None:
+    server = serve()
+    server.service.decoder.stop()  # as while the service shuts down
+    try:
+        r = post(server.url, "/v1/traces", _body(1, "late"), key)
+        assert r.status_code == 503 and r.headers["retry-after"]
+    finally:
+        server.service.decoder.start()
