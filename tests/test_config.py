@@ -122,3 +122,14 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("WATTLEDGER_CONFIG", str(tmp_path / "gone.toml"))
     with pytest.raises(ConfigError, match=r"\$WATTLEDGER_CONFIG"):
         load_settings()
+
+
+@pytest.mark.parametrize("zone", ["x" * 300, "Europe/", "../etc/passwd", "Mars/Olympus"])
+def test_a_time_zone_that_is_no_zone_is_a_config_error(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by fuzzing: a name too long for the file system raised OSError, not ConfigError."""
+    monkeypatch.setenv("WATTLEDGER_REPORT__TIMEZONE", zone)
+    with pytest.raises(ConfigError) as e:
+        load_settings()
+    assert "unknown time zone" in e.value.message

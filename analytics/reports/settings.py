@@ -90,7 +90,7 @@ class ReportSettings(BaseModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as e:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: e.g. a name too long
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like UTC)") from e
         return value
 
