@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,8 +129,14 @@ def collect(
     collector = Collector(settings, detected.sources, api_key=api_key)
 
     def _stop(signum: int, frame: Any) -> None:
-        err_console.print(f"Received {signal.Signals(signum).name}; flushing and stopping.")
-        collector.stop()
+        # A signal handler runs on the main thread between two bytecodes, possibly while that
+        # thread holds the stop event's lock (inside Event.wait): setting the event here could
+        # deadlock on it. Stop from another thread, which waits for the lock like any other.
+        def stop() -> None:
+            err_console.print(f"Received {signal.Signals(signum).name}; flushing and stopping.")
+            collector.stop()
+
+        threading.Thread(target=stop, name="wattledger-collect-stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
