@@ -200,16 +200,7 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.1)
+        wait_ready(proc, port, Path(log.name))
         total = len(bodies) * SPANS_PER_BODY
         queue = list(reversed(bodies))
         lock = threading.Lock()
@@ -262,6 +253,24 @@ def run_server_bench(url: str, bodies: list[bytes], connections: int, work: Path
         "server_cpu_us_per_span": server_cpu_s / total * 1e6,
         "decode_bodies_per_batch": batch["sum"] / batch["count"] if batch["count"] else None,
     }
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = 60) -> None:
+    """Wait until the server on ``port`` answers ``/readyz`` with 200.
+
+    Raises:
+        RuntimeError: it exited or did not get ready in time (with the end of ``log``).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
 
 
 def _cpu_seconds(pid: int) -> float:

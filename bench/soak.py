@@ -55,6 +55,7 @@ from ingest_throughput import (
     _pg_database,
     _RawClient,
     template_body,
+    wait_ready,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
@@ -316,16 +317,7 @@ def soak(args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
         sender = Sender(port, key, factory, rate / SPANS_PER_BODY, args.connections)
         threads: list[threading.Thread] = []
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
+            wait_ready(proc, port, log_path)
             threads = [
                 threading.Thread(target=sender.run, args=(i,), daemon=True)
                 for i in range(args.connections)
