@@ -37,7 +37,7 @@ from playwright.sync_api import Page, sync_playwright
 from wattledger.analytics.marts import publish_snapshot
 from wattledger.config import load_settings
 from wattledger.dashboard.launch import (
-    APP_PATH,
+    ASGI_PATH,
     DashboardProcess,
     start_dashboard,
     streamlit_command,
@@ -254,7 +254,7 @@ def main() -> None:
         dash = start_dashboard(settings, port=8611, output=log)
         (directory / "empty.py").write_text(EMPTY_APP)
         cmd = streamlit_command("127.0.0.1", 8612)
-        cmd[cmd.index(str(APP_PATH))] = str(directory / "empty.py")
+        cmd[cmd.index(str(ASGI_PATH))] = str(directory / "empty.py")
         empty = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
             dash.wait_ready()

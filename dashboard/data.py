@@ -1,9 +1,13 @@
 """Cached reads for the pages: the queries of ``analytics/queries/dashboard.py`` as DataFrames.
 
 - Settings are loaded once per process (``st.cache_resource``); so is each read-only engine.
-- Every result is cached with ``st.cache_data``. The cache key includes the source's version
-  (a new snapshot is read at once) and the current ``cache_ttl_s`` window (PostgreSQL is read
-  again at most every ``cache_ttl_s`` seconds).
+- Every result is cached in the process (``st.cache_resource``: shared by all sessions, no
+  copy made on a hit; :func:`_frame` hands each caller its own copy). The cache key includes
+  the source's version (a new snapshot is read at once) and, for PostgreSQL, the current
+  ``cache_ttl_s`` window (it is read again at most every ``cache_ttl_s`` seconds; a snapshot
+  file never changes, so its results stay until it is replaced or evicted). Arguments are
+  keyed by their ``repr`` (filters are frozen dataclasses of dates and tuples), which Streamlit
+  hashes faster than the objects themselves: a warm page run spends little time on its cache.
 - Only rollups and marts are read, through read-only connections; a DuckDB warehouse is read
   through its published snapshot, so the dashboard never takes the writer's lock.
 - A dashboard bound to a tenant (:func:`bound_tenant`) restricts **every** query to it here,
@@ -95,14 +99,18 @@ def _key() -> _Key:
     src = source()
     if src.url is None:
         raise RuntimeError("no data source; pages check data.source() first")
+    if src.kind == "snapshot":  # a snapshot never changes; a new one has a new version
+        return src.url, src.version, 0
     epoch = int(time.time() // settings().dashboard.cache_ttl_s)
     return src.url, src.version, epoch
 
 
-@st.cache_data(ttl=_MAX_TTL_S, max_entries=512, show_spinner=False)
-def _cached(key: _Key, query: str, args: tuple[Any, ...], tenant: str | None) -> pd.DataFrame:
+@st.cache_resource(ttl=_MAX_TTL_S, max_entries=512, show_spinner=False)
+def _cached(
+    key: _Key, query: str, ident: str, tenant: str | None, _args: tuple[Any, ...]
+) -> pd.DataFrame:
     url = key[0]
-    select: sa.Select[Any] = getattr(queries, query)(*args)
+    select: sa.Select[Any] = getattr(queries, query)(*_args)
     if tenant is not None and query in _TENANT_COLUMN:
         select = select.where(_TENANT_COLUMN[query] == tenant)
     try:
@@ -115,11 +123,11 @@ def _cached(key: _Key, query: str, args: tuple[Any, ...], tenant: str | None) ->
 
 def _frame(query: str, *args: Any) -> pd.DataFrame:
     args = tuple(scoped(a) if isinstance(a, RollupFilter) else a for a in args)
-    return _cached(_key(), query, args, bound_tenant()).copy()
+    return _cached(_key(), query, repr(args), bound_tenant(), args).copy()
 
 
-@st.cache_data(ttl=_MAX_TTL_S, max_entries=128, show_spinner=False)
-def _derived(key: _Key, name: str, args: tuple[Any, ...], tenant: str | None, _fn: Any) -> Any:
+@st.cache_resource(ttl=_MAX_TTL_S, max_entries=128, show_spinner=False)
+def _derived(key: _Key, name: str, ident: str, tenant: str | None, _fn: Any) -> Any:
     return _fn()
 
 
@@ -129,7 +137,7 @@ def derived(name: str, fn: Any, *args: Any) -> Any:
     ``name`` and ``args`` (hashable: filters, choices) identify the result; ``fn`` runs only
     on a miss. Callers must not modify the returned object.
     """
-    return _derived(_key(), name, args, bound_tenant(), fn)
+    return _derived(_key(), name, repr(args), bound_tenant(), fn)
 
 
 def extent() -> pd.Series:

@@ -27,6 +27,8 @@ from wattledger.errors import WattledgerError
 log = logging.getLogger(__name__)
 
 APP_PATH = Path(__file__).with_name("streamlit_app.py")
+#: What ``streamlit run`` is given: ``APP_PATH`` wrapped as an ASGI app (see ``asgi.py``).
+ASGI_PATH = Path(__file__).with_name("asgi.py")
 
 
 def streamlit_is_available() -> bool:
@@ -58,14 +60,23 @@ def dashboard_env(settings: Settings, config_path: Path | None = None) -> dict[s
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """``python -m streamlit run`` for the app: headless, no telemetry, no file watching."""
+    """``python -m streamlit run`` for the app: headless, no telemetry, no file watching.
+
+    Two runner defaults cost every page view time in this process, which holds pandas, Altair
+    and the query caches: ``postScriptGC`` runs a full garbage collection after each script run
+    *before* the browser hears that the run finished (~50-100 ms here), and "magic" rewrites
+    each page's syntax tree (our pages write every element explicitly). Both are off; Python's
+    own generational collection still runs.
+    """
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        sys.executable, "-m", "streamlit", "run", str(ASGI_PATH),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",
         "--server.fileWatcherType", "none",
         "--server.runOnSave", "false",
+        "--runner.magicEnabled", "false",
+        "--runner.postScriptGC", "false",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
         "--global.developmentMode", "false",

@@ -44,7 +44,9 @@ source = data.source()
 try:
     if source.url is not None:
         filters.sidebar()
+    ui.begin_page()
     page.run()
+    ui.downloads(page.url_path or "overview")
 except WattledgerError as e:  # e.g. PostgreSQL down: explain instead of a traceback
     ui.error_state(e)
 ui.footer(source)

@@ -5,10 +5,12 @@ Every widget gets a namespaced key (``<page>.<name>``) so tests find it by key.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
@@ -228,11 +230,12 @@ def html_table(df: pd.DataFrame, title: str = "", note: str = "") -> str:
 def table(
     df: pd.DataFrame, key: str, filename: str, *, title: str = "", legend: bool = False
 ) -> None:
-    """A table with units in its headers and a "Download CSV" button (all rows, full precision).
+    """A table with units in its headers, offered as CSV (all rows, full precision) in the
+    page's **Download CSV** popover (:func:`downloads`).
 
     Static (fast) by default, the first :data:`MAX_TABLE_ROWS` rows; interactive (sortable,
     scrollable) when the sidebar toggle is on. The container has ``key`` (tests find the table
-    by it); the button has ``<key>.csv``.
+    by it); its download button has ``<key>.csv``.
     """
     more = (
         f"First {MAX_TABLE_ROWS} of {len(df):,} rows; the CSV has them all."
@@ -251,43 +254,96 @@ def table(
             # Title, table and notes in one element: each element costs browser time.
             note = " ".join(x for x in (html.escape(more), legend_html) if x)
             st.html(html_table(df.head(MAX_TABLE_ROWS), title, note))
-        st.download_button(
-            "Download CSV",
-            data=df.to_csv(index=False).encode(),
-            file_name=filename,
-            mime="text/csv",
-            key=f"{key}.csv",
-            on_click="ignore",
-            icon=":material/download:",
-        )
+    offer_csv(key, filename, title or filename, len(df), lambda: df.to_csv(index=False).encode())
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_resource(max_entries=256, show_spinner=False)
 def _svg(spec_json: str) -> str:
     import vl_convert
 
     return str(vl_convert.vegalite_to_svg(json.loads(spec_json)))
 
 
-@st.cache_data(ttl=3600, max_entries=256, show_spinner=False)
-def _chart_svg(key: tuple[Any, ...], _build: Callable[[], Any], width_px: int | None) -> str:
+def svg_img(svg: str, alt: str) -> str:
+    """An ``<img>`` holding ``svg`` as a data URI, for ``st.html``.
+
+    ``st.html`` sanitises with DOMPurify's HTML profile, which drops inline ``<svg>`` but keeps
+    an image's ``data:`` source. In the page's own HTML the chart costs the browser less than
+    an ``st.image`` element (no media-file request, no image component code to load).
+    """
+    data = base64.b64encode(svg.encode()).decode("ascii")
+    return (
+        f'<img data-testid="wlChart" alt="{html.escape(alt)}" style="max-width:100%" '
+        f'src="data:image/svg+xml;base64,{data}">'
+    )
+
+
+@st.cache_resource(ttl=3600, max_entries=256, show_spinner=False)
+def _chart_html(ident: str, _build: Callable[[], Any], width_px: int | None, alt_text: str) -> str:
     with alt.data_transformers.disable_max_rows():
         c = _build()
         spec = (c.properties(width=width_px) if width_px else c).to_json(validate=False)
-    return _svg(spec)
+    return svg_img(_svg(spec), alt_text)
+
+
+@dataclass(frozen=True)
+class Download:
+    """A table offered as CSV in the page's Download CSV popover."""
+
+    key: str
+    filename: str
+    what: str
+    rows: int
+    csv: Callable[[], bytes]
+
+
+_DOWNLOADS = "ui.downloads"
+
+
+def begin_page() -> None:
+    """Start a script run: forget the previous run's downloads (the router calls this)."""
+    st.session_state[_DOWNLOADS] = []
+
+
+def offer_csv(key: str, filename: str, what: str, rows: int, csv: Callable[[], bytes]) -> None:
+    """Offer ``csv()`` (made only when the popover is open) as ``filename`` in :func:`downloads`;
+    the button's key is ``<key>.csv``."""
+    st.session_state.setdefault(_DOWNLOADS, []).append(Download(key, filename, what, rows, csv))
 
 
 def download(csv: bytes, rows: int, key: str, filename: str, what: str) -> None:
-    """Only a CSV download (``rows`` rows), for tables too long to read on screen."""
-    st.download_button(
-        f"Download {what} as CSV ({rows:,} rows)",
-        data=csv,
-        file_name=filename,
-        mime="text/csv",
-        key=f"{key}.csv",
-        on_click="ignore",
+    """Offer a CSV that no table shows (``rows`` rows), e.g. data too long to read on screen."""
+    offer_csv(key, filename, what, rows, lambda: csv)
+
+
+def downloads(page: str) -> None:
+    """One **Download CSV** popover holding a button per table of the page.
+
+    The buttons are drawn only while it is open: one popover button costs the browser less than
+    a download button per table, and no CSV is made until someone asks. The popover's key is
+    ``<page>.downloads``.
+    """
+    offered: list[Download] = st.session_state.get(_DOWNLOADS, [])
+    if not offered:
+        return
+    with st.popover(
+        "Download CSV",
         icon=":material/download:",
-    )
+        key=f"{page}.downloads",
+        on_change="rerun",
+        help="Every table of this page as CSV: all rows, full precision.",
+    ) as pop:
+        if pop.open:
+            for d in offered:
+                st.download_button(
+                    f"{d.what} ({d.rows:,} rows)",
+                    data=d.csv(),
+                    file_name=d.filename,
+                    mime="text/csv",
+                    key=f"{d.key}.csv",
+                    on_click="ignore",
+                    icon=":material/download:",
+                )
 
 
 def chart(
@@ -296,10 +352,11 @@ def chart(
     *,
     cache_key: tuple[Any, ...],
     width_px: int | None = 560,
+    alt_text: str = "chart",
 ) -> None:
     """An Altair chart drawn to SVG on the server (fast), or interactive when toggled on.
 
-    ``build`` makes the chart; it runs only when the SVG for ``cache_key`` (the data it shows:
+    ``build`` makes the chart; it runs only when the image for ``cache_key`` (the data it shows:
     the source version, filter and choices) is not cached, so a warm page skips Altair.
     ``width_px=None`` keeps the widths the chart sets itself (concatenated charts).
     """
@@ -307,7 +364,8 @@ def chart(
         st.altair_chart(build(), key=key, width="stretch")
         return
     with st.container(key=key):
-        st.image(_chart_svg((data.cache_key(), key, *cache_key), build, width_px), width="content")
+        ident = repr((data.cache_key(), data.bound_tenant(), key, *cache_key))
+        st.html(_chart_html(ident, build, width_px, alt_text))
 
 
 def picker(

@@ -160,6 +160,12 @@ def open_filters(at: AppTest) -> AppTest:
     return at.run()
 
 
+def open_downloads(at: AppTest, page: str) -> AppTest:
+    """Open the page's Download CSV popover (its buttons are drawn only while it is open)."""
+    at.session_state[f"{page}.downloads"] = True
+    return at.run()
+
+
 def make_interactive(at: AppTest) -> AppTest:
     """Switch on interactive charts and tables (``st.dataframe`` with the exact values)."""
     open_filters(at)

@@ -11,6 +11,7 @@ Needs Debian's Chromium at /usr/bin/chromium (``apt-get install chromium``; ``ma
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Locator, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 #: url path → page title; "" is the default page.
@@ -94,6 +96,20 @@ def dashboard_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         raise AssertionError("the Streamlit server outlived `wattledger dashboard`")
 
 
+def _check_routes_csv(page: Page, buttons: Locator) -> None:
+    """The Routes CSV as a browser downloads it: every row the label promises, the shown
+    table's columns (the page shows at most 25 rows; the CSV has them all)."""
+    button = buttons.filter(has_text="Routes (")
+    rows = int(re.search(r"\(([\d,]+) rows\)", button.inner_text())[1].replace(",", ""))  # type: ignore[index]
+    with page.expect_download() as download:
+        button.click()
+    assert download.value.suggested_filename == "wattledger-routes.csv"
+    csv = pd.read_csv(download.value.path())
+    assert len(csv) == rows > 0
+    header = page.locator(".wl-title", has_text="Routes").locator("xpath=..").locator("th")
+    assert list(csv.columns) == header.all_inner_texts()
+
+
 def _load(page: Page, url: str) -> None:
     page.goto(url)
     page.wait_for_function(READY_JS, timeout=60_000, polling=50)
@@ -119,7 +135,17 @@ def test_every_page_loads_in_chromium_without_errors(dashboard_url: str, tmp_pat
         try:
             for path, title in PAGES.items():
                 page = context.new_page()
+                probes: list[tuple[str, int]] = []
+                page.on(
+                    "response",
+                    lambda r, probes=probes: (
+                        probes.append((r.url, r.status)) if "/_stcore/health" in r.url else None
+                    ),
+                )
                 _load(page, f"{dashboard_url}/{path}")
+                # The page shell tells Streamlit where its server is: one health check at the
+                # root, not a 404 under /<page>/ first and a retry 100 ms later.
+                assert probes == [(f"{dashboard_url}/_stcore/health", 200)], probes
                 assert page.locator("h1").first.inner_text().strip() == title
                 exceptions = page.locator('[data-testid="stException"]')
                 assert exceptions.count() == 0, exceptions.all_inner_texts()
@@ -127,7 +153,17 @@ def test_every_page_loads_in_chromium_without_errors(dashboard_url: str, tmp_pat
                 assert errors.count() == 0, errors.all_inner_texts()
                 assert page.get_by_text("Page not found").count() == 0
                 if path in ("", "vendors", "workloads", "fleet"):  # charts drawn as SVG images
-                    assert page.locator('[data-testid="stImage"] img').count() >= 1
+                    chart = page.locator('img[data-testid="wlChart"]')
+                    assert chart.count() == 1
+                    assert chart.evaluate("i => i.complete && i.naturalWidth > 300")
+                if path != "reports":  # every table as CSV, from one popover
+                    page.get_by_role("button", name="Download CSV").click()
+                    buttons = page.locator('[data-testid="stDownloadButton"]')
+                    buttons.first.wait_for(timeout=30_000)
+                    assert "rows)" in buttons.first.inner_text()
+                    if path == "vendors":
+                        _check_routes_csv(page, buttons)
+                    page.keyboard.press("Escape")
                 if path not in ("vendors", "reports"):  # headline numbers, or an explained state
                     kpis = page.locator('[data-testid="wlKpi"]').count()
                     assert kpis or page.locator('[data-testid="stAlertContentInfo"]').count()

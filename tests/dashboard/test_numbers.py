@@ -15,6 +15,7 @@ from tests.dashboard.conftest import (
     default_range,
     htmls,
     kpis,
+    open_downloads,
     open_filters,
     point_at,
     scalar,
@@ -144,7 +145,7 @@ def test_workload_slo_compliance_matches_the_rollups(app, demo: Path) -> None:
     at.session_state["workloads.workload.open"] = True
     at.run().selectbox(key="workloads.workload").set_value("chat").run()
     assert not at.exception
-    button = at.download_button(key="workloads.hours.csv")
+    button = open_downloads(at, "workloads").download_button(key="workloads.hours.csv")
     assert f"({judged_rows(demo, start, end):,} rows)" in button.label
 
 

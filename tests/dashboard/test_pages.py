@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import APP, PAGES_DIR, htmls, kpis, make_interactive, point_at
+from tests.dashboard.conftest import (
+    APP,
+    PAGES_DIR,
+    htmls,
+    kpis,
+    make_interactive,
+    open_downloads,
+    point_at,
+)
 from wattledger.dashboard import filters
 
 PAGES = sorted(p.stem for p in PAGES_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -27,12 +35,21 @@ def test_page_renders_with_demo_data(app, demo, page: str) -> None:
     assert at.title and at.title[0].value
     assert "Times in UTC." in at.main.caption[-1].value
     assert "snapshot" in at.main.caption[-1].value
-    # Every table comes with its CSV download; tables are static HTML unless toggled.
+    # Tables are static HTML unless toggled; charts are SVG images inside the page's HTML.
     tables = [b for b in htmls(at.main) if "<table" in b]
-    assert len(tables) >= 1 and not at.dataframe and not at.table
+    assert len(tables) >= 1 and not at.dataframe and not at.table and not at.get("imgs")
+    charts = [b for b in htmls(at.main) if 'data-testid="wlChart"' in b]
+    assert len(charts) == (page in ("overview", "vendors", "workloads", "fleet"))
+    assert all('src="data:image/svg+xml;base64,' in c for c in charts)
+    assert not at.sidebar.multiselect  # filters are drawn only when their popover opens
+    # Every table comes as CSV from one Download CSV popover, whose buttons (and CSVs) are
+    # made only while it is open.
+    assert not at.download_button
+    open_downloads(at, page)
+    assert not at.exception
     assert len(at.download_button) == len(tables) + (page == "workloads")  # + hourly CSV
     assert all(b.key and b.key.endswith(".csv") for b in at.download_button)
-    assert not at.sidebar.multiselect  # filters are drawn only when their popover opens
+    assert all(b.label.endswith(" rows)") for b in at.download_button)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -43,6 +60,7 @@ def test_page_renders_interactive_charts_and_tables(app, demo, page: str) -> Non
     assert len(at.sidebar.multiselect) == 6 and at.sidebar.date_input(key="filters.dates")
     tables = [b for b in htmls(at.main) if "<table" in b]
     assert len(at.dataframe) >= 1 and not tables
+    open_downloads(at, page)
     assert len(at.download_button) == len(at.dataframe) + (page == "workloads")
 
 

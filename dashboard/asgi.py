@@ -1,0 +1,127 @@
+"""The dashboard as an ASGI app: ``streamlit run`` finds ``app`` here and serves it with uvicorn.
+
+It is the app of ``streamlit_app.py`` plus one middleware, :class:`PageShell`, that edits the
+HTML page Streamlit sends for every URL (``/``, ``/vendors``, ...) before the browser runs it:
+
+- **One connection attempt, not two.** Opened at ``/vendors``, Streamlit's front end first
+  looks for its server under ``/vendors/_stcore/…``, gets 404s, waits its 100 ms minimum retry
+  delay and only then tries ``/_stcore/…``. Every page but the overview paid ~110-130 ms for
+  that on a direct link or a new tab. The page now tells the front end where the server is
+  (``window.__streamlit.BACKEND_BASE_URL``, Streamlit's setting for hosting it elsewhere), so
+  it connects at once. Switching pages inside the app never paid this.
+- **The element code every page draws is fetched with the page.** The chunks for ``st.html``
+  (and DOMPurify, which it uses) and for popovers are otherwise fetched only when the first
+  such element arrives over the websocket; ``<link rel="modulepreload">`` asks for them at
+  once, in parallel with Streamlit's own bundle.
+
+Nothing else changes: the same routes, the same ``streamlit run`` flags (see
+:func:`wattledger.dashboard.launch.streamlit_command`). With a Streamlit that no longer reads
+``window.__streamlit``, pages still work; they only load as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from starlette.middleware import Middleware
+from streamlit import config
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Files of Streamlit's front end (``static/<folder>/<name>.<hash>.<ext>``) that every page
+#: needs: the code for ``st.html`` and DOMPurify, and the icon font (navigation, buttons).
+PRELOAD = (
+    ("js", "Html", '<link rel="modulepreload" crossorigin href="./static/js/{}">'),
+    ("js", "purify.es", '<link rel="modulepreload" crossorigin href="./static/js/{}">'),
+    (
+        "media",
+        "MaterialSymbols-Rounded",
+        '<link rel="preload" as="font" type="font/woff2" crossorigin href="./static/media/{}">',
+    ),
+)
+
+
+def preload_links() -> str:
+    """A preload link for each file of :data:`PRELOAD` found in this Streamlit's bundle."""
+    static = Path(st.__file__).parent / "static" / "static"
+    links = []
+    for folder, name, link in PRELOAD:
+        for path in sorted((static / folder).glob(f"{name}.*")):
+            if path.name.count(".") == name.count(".") + 2:  # <name>.<hash>.<ext> only
+                links.append(link.format(path.name))
+    return "".join(links)
+
+
+def head_snippet(base_url_path: str) -> bytes:
+    """What goes at the top of the page's ``<head>``: the server's base URL, then preloads."""
+    base = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
+    script = (
+        "<script>window.__streamlit=Object.assign("
+        f"{{BACKEND_BASE_URL:location.origin+{json.dumps(base + '/')}}},"
+        "window.__streamlit||{})</script>"
+    )
+    return (script + preload_links()).encode()
+
+
+class PageShell:
+    """ASGI middleware: add :func:`head_snippet` to every HTML page Streamlit serves.
+
+    Only ``GET`` responses of type ``text/html`` are touched (the page shell, a few kB); the
+    request is sent on without ``Accept-Encoding`` so the HTML arrives uncompressed. Every
+    other request and response passes through unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.snippet = head_snippet(str(config.get_option("server.baseUrlPath") or ""))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or _is_asset(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        scope = dict(scope)
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"accept-encoding"]
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def edit(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if message["status"] == 200 and headers.get(b"content-type", b"").startswith(
+                    b"text/html"
+                ):
+                    start = message  # hold it: the length changes
+                    return
+                await send(message)
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks).replace(b"<head>", b"<head>" + self.snippet, 1)
+            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, edit)
+
+
+def _is_asset(path: str) -> bool:
+    """Streamlit's own endpoints and files: never the HTML page."""
+    last = path.rsplit("/", 1)[-1]
+    return "/_stcore/" in path or "/static/" in path or "/media/" in path or "." in last
+
+
+app = st.App(Path(__file__).with_name("streamlit_app.py"), middleware=[Middleware(PageShell)])
