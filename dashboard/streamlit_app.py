@@ -10,7 +10,8 @@ import streamlit as st
 from wattledger.dashboard import auth, data, filters, ui
 from wattledger.errors import WattledgerError
 
-st.set_page_config(page_title="wattledger", page_icon=":material/bolt:", layout="wide")
+# An emoji icon is drawn by the browser; a :material: icon would be fetched from Google.
+st.set_page_config(page_title="wattledger", page_icon="⚡", layout="wide")
 
 PAGES = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),

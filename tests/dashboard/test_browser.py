@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -142,7 +143,18 @@ def test_every_page_loads_in_chromium_without_errors(dashboard_url: str, tmp_pat
                         probes.append((r.url, r.status)) if "/_stcore/health" in r.url else None
                     ),
                 )
+                outside: list[str] = []
+                page.on(
+                    "request",
+                    lambda r, outside=outside: (
+                        outside.append(r.url)
+                        if urlsplit(r.url).scheme in ("http", "https", "ws", "wss")
+                        and urlsplit(r.url).netloc != urlsplit(dashboard_url).netloc
+                        else None
+                    ),
+                )
                 _load(page, f"{dashboard_url}/{path}")
+                assert not outside, outside  # nothing is fetched from anywhere else (offline use)
                 # The page shell tells Streamlit where its server is: one health check at the
                 # root, not a 404 under /<page>/ first and a retry 100 ms later.
                 assert probes == [(f"{dashboard_url}/_stcore/health", 200)], probes
