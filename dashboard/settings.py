@@ -50,7 +50,8 @@ class DashboardSettings(BaseModel):
             (``password_hash`` is then not used).
         tenant: Bind the whole dashboard to this tenant: every query is restricted to it and
             data that cannot be split by tenant is hidden.
-        cache_ttl_s: Seconds a query result is reused before the dashboard reads again.
+        cache_ttl_s: Seconds a PostgreSQL query result is reused before the dashboard reads
+            again (a snapshot's results last until a new snapshot is published).
         marts_path: The read-only mart snapshot read on DuckDB warehouses; default
             ``<data_dir>/marts.duckdb``. PostgreSQL warehouses are read directly.
     """

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -162,6 +163,15 @@ def revoke_key(engine: Engine, key_or_id: str) -> dict[str, object] | None:
     return dict(row._mapping) if row else None
 
 
+_REFUSED = "the API key is unknown, wrong or revoked"
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A stored-form hash of no key, checked against when a key id is unknown or revoked."""
+    return hash_key(secrets.token_urlsafe(32))
+
+
 def _cache_id(key: str) -> bytes:
     """What the verifier's cache is keyed by: a digest, never the key itself."""
     return hashlib.sha256(key.encode()).digest()
@@ -213,7 +223,7 @@ class KeyVerifier:
         if e is None or self._clock() - e.checked_at > self._ttl_s:
             return None
         if e.tenant is None:
-            raise AuthError("the API key is unknown, wrong or revoked")
+            raise AuthError(_REFUSED)
         return e.tenant
 
     def stale(self, key: str) -> str | None:
@@ -278,8 +288,11 @@ class KeyVerifier:
         with self._lock:
             old = self._cache.get(_cache_id(key))
         if row is None or row.revoked_at is not None:
+            # Pay for scrypt as a wrong secret would, and say the same: neither the answer nor
+            # its time tells whether a key id exists.
+            verify_key(key, _decoy_hash())
             self._remember(key, None, None)
-            raise AuthError("the API key is unknown or revoked")
+            raise AuthError(_REFUSED)
         # The hash is unchanged since we last verified it: no need to pay scrypt again.
         ok = (
             old is not None
@@ -289,7 +302,7 @@ class KeyVerifier:
         ) or verify_key(key, row.key_hash)
         if not ok:
             self._remember(key, None, None)
-            raise AuthError("the API key is wrong")
+            raise AuthError(_REFUSED)
         self._remember(key, row.tenant, row.key_hash)
         self._touch_later(key_id)
         return str(row.tenant)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.ddl.impl import DefaultImpl
@@ -26,6 +28,10 @@ from wattledger.migrations.drift import duckdb_drift
 from wattledger.models import Base, backend_name, explain_connection_error, make_engine
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
+#: PostgreSQL advisory-lock key that serialises schema changes ("wattmigr"): replicas started
+#: together on a new database, or `db upgrade` run beside a starting server, take turns, and
+#: the later ones find the work done.
+MIGRATE_LOCK_KEY = 0x77617474_6D696772
 
 
 class AlembicDuckDBImpl(DefaultImpl):
@@ -73,21 +79,40 @@ def _run(url: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, hold :data:`MIGRATE_LOCK_KEY` (waiting for it) on a connection of its
+    own; elsewhere nothing (a DuckDB file has one writing process)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK_KEY})
+
+
 def upgrade(url: str, revision: str = "head") -> Revision:
-    """Upgrade the database at ``url`` to ``revision`` (default the newest)."""
+    """Upgrade the database at ``url`` to ``revision`` (default the newest), one process at a
+    time on PostgreSQL (:func:`migration_lock`)."""
 
     def go(engine: Engine) -> Revision:
-        command.upgrade(alembic_config(engine), revision)
+        with migration_lock(engine):
+            command.upgrade(alembic_config(engine), revision)
         return _status(engine)
 
     return _run(url, go)  # type: ignore[no-any-return]
 
 
 def downgrade(url: str, revision: str) -> Revision:
-    """Downgrade the database at ``url`` to ``revision`` (``base`` empties it)."""
+    """Downgrade the database at ``url`` to ``revision`` (``base`` empties it), under
+    :func:`migration_lock`."""
 
     def go(engine: Engine) -> Revision:
-        command.downgrade(alembic_config(engine), revision)
+        with migration_lock(engine):
+            command.downgrade(alembic_config(engine), revision)
         return _status(engine)
 
     return _run(url, go)  # type: ignore[no-any-return]

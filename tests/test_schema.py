@@ -6,10 +6,15 @@ Every test runs on DuckDB and on the real PostgreSQL server.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
 from decimal import Decimal
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from wattledger.migrations import runner
@@ -194,3 +199,29 @@ def test_time_range_indexes_exist_on_postgres(pg_url: str) -> None:
         "ix_power_samples_ts",
         "ix_request_costs_start_ts",
     } <= names
+
+
+@pytest.mark.postgres
+def test_db_upgrade_waits_for_the_migration_lock(pg_url: str) -> None:
+    """`wattledger db upgrade` beside a starting server (which holds the lock) waits its turn
+    instead of running the same migrations concurrently, then does its work."""
+    holder = psycopg.connect(
+        make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+    )
+    holder.execute("SELECT pg_advisory_lock(%s)", (runner.MIGRATE_LOCK_KEY,))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattledger", "--database-url", pg_url, "db", "upgrade", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=8)  # blocked on the lock: no table created meanwhile
+        assert runner.status(pg_url).current is None
+    finally:
+        holder.execute("SELECT pg_advisory_unlock(%s)", (runner.MIGRATE_LOCK_KEY,))
+        holder.close()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["is_current"] is True

@@ -107,3 +107,28 @@ def test_a_key_of_another_id_or_revoked_is_refused(engine: Engine) -> None:
     with pytest.raises(AuthError, match="revoked"):
         verifier.verify(b.key)
     verifier.close()
+
+
+def test_an_unknown_key_id_is_refused_like_a_wrong_secret(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same answer, same scrypt work: a refusal tells nothing about whether the id exists."""
+    new = create_key(engine, "acme")
+    checked: list[str] = []
+    real = auth.verify_key
+
+    def spy(key: str, stored: str) -> bool:
+        checked.append(stored)
+        return real(key, stored)
+
+    monkeypatch.setattr(auth, "verify_key", spy)
+    verifier = KeyVerifier(engine, ttl_s=0)
+    messages = []
+    for key in (near_miss(new.key), f"wlk_{'0' * 12}_{new.key[17:]}"):  # wrong secret, no such id
+        with pytest.raises(AuthError) as refused:
+            verifier.verify(key)
+        messages.append(str(refused.value))
+    assert messages[0] == messages[1] == "the API key is unknown, wrong or revoked"
+    assert len(checked) == 2 and all(h.startswith("scrypt$") for h in checked)
+    assert checked[1] != checked[0]  # the unknown id was checked against a decoy hash
+    verifier.close()

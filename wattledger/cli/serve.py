@@ -11,35 +11,6 @@ from wattledger.cli._common import err_console, state
 from wattledger.models import redact
 
 log = logging.getLogger(__name__)
-#: Advisory-lock key serialising schema upgrades of replicas started together ("wattmigr").
-MIGRATE_LOCK_KEY = 0x77617474_6D696772
-
-
-def upgrade_once(url: str) -> None:
-    """Upgrade the schema; on PostgreSQL one process at a time, so replicas started together on
-    a new database do not run the same migration concurrently (the later ones find it done)."""
-    from sqlalchemy.engine import make_url
-
-    from wattledger.migrations import runner
-
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("postgresql"):
-        runner.upgrade(url)
-        return
-    import psycopg
-
-    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=30)
-    except psycopg.Error:
-        runner.upgrade(url)  # unreachable: fails with the usual explanation and hint
-        return
-    with conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK_KEY,))
-        try:
-            runner.upgrade(url)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK_KEY,))
 
 
 def serve(
@@ -86,6 +57,7 @@ def serve(
     from wattledger.analytics.schedule import LeaderElection
     from wattledger.cli.ingest import _with_overrides, run_asgi
     from wattledger.ingest import create_ingest
+    from wattledger.migrations import runner
     from wattledger.models import make_engine
 
     cli = state(ctx)
@@ -96,7 +68,7 @@ def serve(
         insecure_no_auth=True if insecure_no_auth else None,
     )
     if migrate:
-        upgrade_once(settings.url)
+        runner.upgrade(settings.url)  # one replica at a time on PostgreSQL
     engine = make_engine(settings.url)
     service = create_ingest(settings, engine)
     snapshot = settings.dashboard.snapshot_path(settings.data_dir)
