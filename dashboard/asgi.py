@@ -15,7 +15,9 @@ HTML page Streamlit sends for every URL (``/``, ``/vendors``, ...) before the br
   once, in parallel with Streamlit's own bundle.
 
 It also warms the process up before it reports ready (:func:`warm_up`): the imports every page
-needs and vl-convert's start-up would otherwise land on the first page someone opens.
+needs and vl-convert's start-up would otherwise land on the first page someone opens. Then a
+:class:`~wattledger.dashboard.warm.Warmer` opens every page once whenever a new snapshot is
+published, so the first view after an analytics run is served from the caches too.
 
 Nothing else changes: the same routes, the same ``streamlit run`` flags (see
 :func:`wattledger.dashboard.launch.streamlit_command`). With a Streamlit that no longer reads
@@ -35,6 +37,8 @@ from typing import Any
 import streamlit as st
 from starlette.middleware import Middleware
 from streamlit import config
+
+from wattledger.dashboard.warm import Warmer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -150,14 +154,60 @@ def warm_up() -> None:
     vl_convert.vegalite_to_svg(_TINY_CHART)
 
 
+def _local_url() -> str:
+    """Where this server answers on this machine."""
+    address = str(config.get_option("server.address") or "")
+    host = "127.0.0.1" if address in ("", "0.0.0.0", "::") else address
+    host = f"[{host}]" if ":" in host else host
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"http://{host}:{config.get_option('server.port')}" + (f"/{base}" if base else "")
+
+
+def start_warmer() -> Warmer:
+    """Start the thread that opens every page whenever a new snapshot appears (``warm.py``)."""
+    import httpx
+
+    from wattledger.config import load_settings
+    from wattledger.dashboard.source import resolve_source
+
+    settings = load_settings()
+    url = _local_url()
+
+    def version() -> str | None:
+        if settings.dashboard.password_hash or settings.dashboard.users:
+            return None  # the pages stop at the sign-in form
+        src = resolve_source(settings)
+        return src.version if src.kind == "snapshot" else None
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/_stcore/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    warmer = Warmer(url, version, ready=ready)
+    warmer.start()
+    return warmer
+
+
 @asynccontextmanager
 async def lifespan(_app: object) -> AsyncIterator[None]:
-    """Warm up before serving; a failure here is logged, and the pages report it themselves."""
+    """Warm up before serving, then keep the caches warm; a failure here is logged, and the
+    pages report it themselves."""
+    if not logging.getLogger("wattledger").handlers:  # say what the warm-up did, on stderr
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("wattledger").addHandler(handler)
+        logging.getLogger("wattledger").setLevel(logging.INFO)
+    warmer = None
     try:
         await asyncio.to_thread(warm_up)
+        warmer = start_warmer()
     except Exception:  # never keep the dashboard from starting
         log.warning("dashboard warm-up failed; the first page view will be slower", exc_info=True)
     yield
+    if warmer is not None:
+        warmer.stop()
 
 
 app = st.App(

@@ -1,16 +1,24 @@
-"""Fixtures: a demo warehouse built once per session, and AppTest pointed at it."""
+"""Fixtures: a demo warehouse built once per session, AppTest pointed at it, and the real
+``wattledger dashboard`` serving it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -204,3 +212,55 @@ def kpis(at: AppTest) -> dict[str, ShownKpi]:
             label, value, delta, note = (html.unescape(x) for x in found)
             out[label] = ShownKpi(label, value, delta or None, note or None)
     return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_dashboard(data_dir: Path, tmp_path: Path) -> Iterator[str]:
+    """``wattledger dashboard --no-refresh`` on ``data_dir`` (holding a published
+    ``marts.duckdb``) on a free port, until it answers; yields its URL. Its output goes to
+    ``tmp_path / "dashboard.log"``. At exit, SIGTERM must stop it and its Streamlit server."""
+    port = _free_port()
+    assert (data_dir / "marts.duckdb").is_file(), f"no published snapshot in {data_dir}"
+    env = {
+        **os.environ,
+        "WATTLEDGER_DATA_DIR": str(data_dir),
+        "WATTLEDGER_DATABASE_URL": f"duckdb:///{data_dir / 'wattledger.duckdb'}",
+        "WATTLEDGER_CONFIG": str(data_dir / "wattledger.toml"),
+    }
+    log = (tmp_path / "dashboard.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattledger", "dashboard", "--no-refresh", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0  # SIGTERM stops the command cleanly…
+        log.close()
+    for _ in range(100):  # … and its Streamlit server with it
+        try:
+            httpx.get(f"{url}/_stcore/health", timeout=1)
+        except httpx.ConnectError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the Streamlit server outlived `wattledger dashboard`")

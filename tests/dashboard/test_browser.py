@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pandas as pd
 import pytest
 from playwright.sync_api import Locator, Page, sync_playwright
@@ -46,55 +42,14 @@ DATA_DIR = Path(_DATA_ENV).resolve() if _DATA_ENV else None
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 from dashboard_pages import READY_JS  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.dashboard.conftest import running_dashboard  # noqa: E402
 
 
 @pytest.fixture
 def dashboard_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
     data_dir = DATA_DIR or request.getfixturevalue("demo_dir")
-    assert (data_dir / "marts.duckdb").is_file(), f"no published snapshot in {data_dir}"
-    env = {
-        **os.environ,
-        "WATTLEDGER_DATA_DIR": str(data_dir),
-        "WATTLEDGER_DATABASE_URL": f"duckdb:///{data_dir / 'wattledger.duckdb'}",
-        "WATTLEDGER_CONFIG": str(data_dir / "wattledger.toml"),
-    }
-    log = (tmp_path / "dashboard.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wattledger", "dashboard", "--no-refresh", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+    with running_dashboard(data_dir, tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        assert proc.wait(30) == 0  # SIGTERM stops the command cleanly…
-        log.close()
-    for _ in range(100):  # … and its Streamlit server with it
-        try:
-            httpx.get(f"{url}/_stcore/health", timeout=1)
-        except httpx.ConnectError:
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("the Streamlit server outlived `wattledger dashboard`")
 
 
 def _check_routes_csv(page: Page, buttons: Locator) -> None:
