@@ -73,10 +73,10 @@ def preload_links() -> str:
 def head_snippet(base_url_path: str) -> bytes:
     """What goes at the top of the page's ``<head>``: the server's base URL, then preloads."""
     base = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
+    path = json.dumps(base + "/").replace("<", "\\u003c")  # cannot close the <script>
     script = (
         "<script>window.__streamlit=Object.assign("
-        f"{{BACKEND_BASE_URL:location.origin+{json.dumps(base + '/')}}},"
-        "window.__streamlit||{})</script>"
+        f"{{BACKEND_BASE_URL:location.origin+{path}}},window.__streamlit||{{}})</script>"
     )
     return (script + preload_links()).encode()
 

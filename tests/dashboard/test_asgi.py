@@ -66,6 +66,8 @@ def test_other_responses_pass_through_unchanged() -> None:
 def test_a_base_url_path_is_kept() -> None:
     assert b'location.origin+"/wattledger/"' in asgi.head_snippet("/wattledger/")
     assert b'location.origin+"/"' in asgi.head_snippet("")
+    # A path from the config cannot end the script early.
+    assert asgi.head_snippet("/a</script><b>").count(b"</script>") == 1
 
 
 def test_preloads_name_only_files_of_this_streamlit() -> None:
