@@ -228,14 +228,20 @@ def html_table(df: pd.DataFrame, title: str = "", note: str = "") -> str:
 
 
 def table(
-    df: pd.DataFrame, key: str, filename: str, *, title: str = "", legend: bool = False
+    df: pd.DataFrame,
+    key: str,
+    filename: str,
+    *,
+    title: str = "",
+    legend: bool = False,
+    what: str = "",
 ) -> None:
     """A table with units in its headers, offered as CSV (all rows, full precision) in the
     page's **Download CSV** popover (:func:`downloads`).
 
     Static (fast) by default, the first :data:`MAX_TABLE_ROWS` rows; interactive (sortable,
     scrollable) when the sidebar toggle is on. The container has ``key`` (tests find the table
-    by it); its download button has ``<key>.csv``.
+    by it); its download button has ``<key>.csv`` and reads ``what`` (default the title).
     """
     more = (
         f"First {MAX_TABLE_ROWS} of {len(df):,} rows; the CSV has them all."
@@ -254,7 +260,8 @@ def table(
             # Title, table and notes in one element: each element costs browser time.
             note = " ".join(x for x in (html.escape(more), legend_html) if x)
             st.html(html_table(df.head(MAX_TABLE_ROWS), title, note))
-    offer_csv(key, filename, title or filename, len(df), lambda: df.to_csv(index=False).encode())
+    label = what or title or filename
+    offer_csv(key, filename, label, len(df), lambda: df.to_csv(index=False).encode())
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)

@@ -61,7 +61,13 @@ def render() -> None:
         series = frames_ops.device_series(data.device_hours(f))
         return charts.fleet_panels(series[series["device"].isin(shown)])
 
-    ui.chart(build, key="fleet.charts", cache_key=(f, tuple(shown)), width_px=None)  # type: ignore[arg-type]
+    ui.chart(
+        build,  # type: ignore[arg-type]
+        key="fleet.charts",
+        cache_key=(f, tuple(shown)),
+        width_px=None,
+        alt_text="Power and utilization over time of the chosen devices",
+    )
     ui.table(
         frames_ops.device_table(summary),
         "fleet.devices_table",

@@ -37,6 +37,7 @@ def render() -> None:
         key="overview.charts",
         cache_key=(f,),
         width_px=None,
+        alt_text="Per day: spend, tokens, energy and efficiency",
     )
     ui.table(frames.daily_table(daily), "overview.daily", "wattledger-daily.csv", title="By day")
     ui.table(

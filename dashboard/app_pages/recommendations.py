@@ -40,7 +40,12 @@ def render() -> None:
         return
     ui.kpis(frames_ops.recommendation_kpis(recs, confidence))
     st.html(ui.cards_html(frames_ops.recommendation_cards(recs, confidence)))
-    ui.table(frames_ops.recommendation_table(recs), "recs.table", "wattledger-recommendations.csv")
+    ui.table(
+        frames_ops.recommendation_table(recs),
+        "recs.table",
+        "wattledger-recommendations.csv",
+        what="Recommendations",
+    )
 
 
 render()

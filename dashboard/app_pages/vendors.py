@@ -35,6 +35,7 @@ def render() -> None:
         key="vendors.charts",
         cache_key=(f, metric),
         width_px=None,
+        alt_text="Cost per 1M tokens against latency per route, and tokens per joule by hardware",
     )
     ui.table(frames.route_table(routes), "vendors.routes", "wattledger-routes.csv", title="Routes")
     ui.table(

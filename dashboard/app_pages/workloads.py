@@ -45,7 +45,9 @@ def render() -> None:
             "No workload has an SLO. Add one under `[analytics.slos.<workload>]` "
             "(`ttft_p95_s`, `itl_p95_s`) in wattledger.toml to track compliance."
         )
-    ui.table(table, "workloads.slo", "wattledger-workload-slo.csv")
+    ui.table(
+        table, "workloads.slo", "wattledger-workload-slo.csv", what="SLO compliance by workload"
+    )
     ui.heading("Latency distribution")
     # Workloads with an SLO first, busiest first, so the default view shows an objective.
     busy = dict(zip(rows["workload"], rows["requests"], strict=True))
@@ -75,13 +77,15 @@ def render() -> None:
         key="workloads.charts",
         cache_key=(f, workload, metric, slo_ms),
         width_px=None,
+        alt_text=f"{metric} per route for workload {workload or '(none)'}: hourly, and the "
+        "worst hour of each day",
     )
     ui.download(
         csv,
         len(hours),
         "workloads.hours",
         "wattledger-latency-hourly.csv",
-        "hourly latency per route",
+        "Hourly latency per route",
     )
 
 

@@ -41,6 +41,7 @@ def test_page_renders_with_demo_data(app, demo, page: str) -> None:
     charts = [b for b in htmls(at.main) if 'data-testid="wlChart"' in b]
     assert len(charts) == (page in ("overview", "vendors", "workloads", "fleet"))
     assert all('src="data:image/svg+xml;base64,' in c for c in charts)
+    assert all('alt="chart"' not in c for c in charts)  # each says what it shows
     assert not at.sidebar.multiselect  # filters are drawn only when their popover opens
     # Every table comes as CSV from one Download CSV popover, whose buttons (and CSVs) are
     # made only while it is open.
@@ -50,6 +51,7 @@ def test_page_renders_with_demo_data(app, demo, page: str) -> None:
     assert len(at.download_button) == len(tables) + (page == "workloads")  # + hourly CSV
     assert all(b.key and b.key.endswith(".csv") for b in at.download_button)
     assert all(b.label.endswith(" rows)") for b in at.download_button)
+    assert not any(".csv" in b.label for b in at.download_button)  # named, not a file name
 
 
 @pytest.mark.parametrize("page", PAGES)
