@@ -156,11 +156,7 @@ def run_recommendations(
         candidates = moves + consolidations(_pools(conn, start, now, days), settings)
         candidates += splits(routes, settings)
         by_label = {s.key.label: s for s in routes.values()}
-        existing = (
-            {r.recommendation_id: r for r in conn.execute(sa.select(Recommendation)).scalars()}
-            if False
-            else {row.recommendation_id: row for row in _existing(conn)}
-        )
+        existing = {row.recommendation_id: row for row in _existing(conn)}
         kept: set[str] = set()
         applied = 0
         for c in candidates:
