@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from wattledger.dashboard import frames
@@ -49,15 +50,83 @@ def daily_line(df: pd.DataFrame, value: str, title: str, fmt: str = ",.4f") -> a
     )
 
 
+#: Size of the cost-vs-latency plot (its labels are placed for it) and of its label text.
+SCATTER_WIDTH, SCATTER_HEIGHT = 1000, 380
+_LABEL_PX, _CHAR_PX, _LINE_PX = 11, 6.2, 13
+
+
+def scatter_domains(points: pd.DataFrame) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x (latency, linear) and y (cost, log) domains of the scatter, with room around the
+    points; fixed, so label positions can be computed in pixels before Vega draws them."""
+    x, y = points["latency_ms"].astype(float), points["cost_per_mtok_usd"].astype(float)
+    pad = max((x.max() - x.min()) * 0.08, 1.0)
+    y_low = max(float(y[y > 0].min()) if (y > 0).any() else 1e-6, 1e-9)
+    y_high = max(float(y.max()), y_low)
+    return (float(x.min() - pad), float(x.max() + pad)), (y_low / 1.6, y_high * 1.6)
+
+
+def place_labels(points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` with where each route's label goes: ``label_y`` (in cost units) and ``side``
+    (``right`` or ``left`` of the dot). Labels are placed top to bottom, each on its dot's line
+    if that is free on either side, else moved up or down a line at a time (a leader line then
+    joins it to its dot); one with no free place within three lines is left out (``side``
+    empty; the Routes table has every route)."""
+    out = points.copy()
+    out["label_y"], out["side"] = out["cost_per_mtok_usd"].astype(float), ""
+    if out.empty:
+        return out
+    (x0, x1), (y0, y1) = scatter_domains(out)
+    ly0, ly1 = np.log10(y0), np.log10(y1)
+
+    def x_px(v: float) -> float:
+        return (v - x0) / (x1 - x0) * SCATTER_WIDTH
+
+    def y_px(v: float) -> float:
+        return SCATTER_HEIGHT - (np.log10(max(v, y0)) - ly0) / (ly1 - ly0) * SCATTER_HEIGHT
+
+    placed: list[tuple[float, float, float, float]] = []
+    order = sorted(out.index, key=lambda i: (y_px(out.at[i, "cost_per_mtok_usd"]), i))
+    for i in order:
+        px, py = x_px(out.at[i, "latency_ms"]), y_px(out.at[i, "cost_per_mtok_usd"])
+        width = len(str(out.at[i, "route"])) * _CHAR_PX
+        for step in (0, 1, -1, 2, -2, 3, -3):
+            top = py + step * _LINE_PX - _LINE_PX / 2
+            found = None
+            for side, left in (("right", px + 9), ("left", px - 9 - width)):
+                box = (left, top, left + width, top + _LINE_PX)
+                inside = left >= 0 and box[2] <= SCATTER_WIDTH
+                inside = inside and top >= 0 and box[3] <= SCATTER_HEIGHT
+                if inside and not any(_overlap(box, other) for other in placed):
+                    found = side, box
+                    break
+            if found is not None:
+                side, box = found
+                placed.append(box)
+                if step:  # on its own line the label keeps the dot's exact value
+                    share = (SCATTER_HEIGHT - top - _LINE_PX / 2) / SCATTER_HEIGHT
+                    out.at[i, "label_y"] = 10 ** (ly0 + share * (ly1 - ly0))
+                out.at[i, "side"] = side
+                break
+    return out
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def route_scatter(points: pd.DataFrame, latency_title: str) -> alt.LayerChart | alt.FacetChart:
-    """Cost per 1M tokens vs latency per route, with the Pareto front drawn as a step line."""
-    base = alt.Chart(points, height=380)
+    """Cost per 1M tokens vs latency per route, with the Pareto front drawn as a step line and
+    each route's label placed clear of the others (:func:`place_labels`)."""
+    (x0, x1), (y0, y1) = scatter_domains(points)
+    x_scale = alt.Scale(domain=[x0, x1], nice=False, zero=False)
+    y_scale = alt.Scale(type="log", domain=[y0, y1], nice=False)
+    base = alt.Chart(points, width=SCATTER_WIDTH, height=SCATTER_HEIGHT)
     dots = base.mark_circle(size=140, opacity=0.85).encode(
-        x=alt.X("latency_ms:Q", title=latency_title, scale=alt.Scale(zero=False)),
+        x=alt.X("latency_ms:Q", title=latency_title, scale=x_scale),
         y=alt.Y(
             "cost_per_mtok_usd:Q",
             title="Cost per 1M tokens (USD, fully loaded, log scale)",
-            scale=alt.Scale(type="log"),
+            scale=y_scale,
         ),
         color=alt.Color("provider:N", title="Provider"),
         shape=alt.Shape("energy_source:N", title="Energy source"),
@@ -73,12 +142,37 @@ def route_scatter(points: pd.DataFrame, latency_title: str) -> alt.LayerChart | 
     front = (
         alt.Chart(points[points["pareto"]].sort_values("latency_ms"))
         .mark_line(interpolate="step-after", strokeDash=[4, 3], color="gray")
-        .encode(x="latency_ms:Q", y="cost_per_mtok_usd:Q")
+        .encode(
+            x=alt.X("latency_ms:Q", scale=x_scale), y=alt.Y("cost_per_mtok_usd:Q", scale=y_scale)
+        )
     )
-    labels = base.mark_text(align="left", dx=9, fontSize=11).encode(
-        x="latency_ms:Q", y="cost_per_mtok_usd:Q", text="route:N"
+    labelled = place_labels(points)[["route", "latency_ms", "cost_per_mtok_usd", "label_y", "side"]]
+    moved = labelled[
+        (labelled["side"] != "") & (labelled["label_y"] != labelled["cost_per_mtok_usd"])
+    ]
+    leaders = (
+        alt.Chart(moved)
+        .mark_rule(color="gray", strokeWidth=0.8, opacity=0.7)
+        .encode(
+            x=alt.X("latency_ms:Q", scale=x_scale),
+            y=alt.Y("cost_per_mtok_usd:Q", scale=y_scale),
+            y2="label_y:Q",
+        )
     )
-    return alt.layer(front, dots, labels)
+    layers = [front, leaders, dots]
+    for side, align, dx in (("right", "left", 9), ("left", "right", -9)):
+        rows = labelled[labelled["side"] == side]
+        if not rows.empty:
+            layers.append(
+                alt.Chart(rows)
+                .mark_text(align=align, dx=dx, fontSize=_LABEL_PX)
+                .encode(
+                    x=alt.X("latency_ms:Q", scale=x_scale),
+                    y=alt.Y("label_y:Q", scale=y_scale),
+                    text="route:N",
+                )
+            )
+    return alt.layer(*layers)
 
 
 def hardware_bars(table: pd.DataFrame) -> alt.Chart:
