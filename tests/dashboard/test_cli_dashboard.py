@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -86,3 +88,39 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
             handle.stop()
             log.close()
     assert f"Port {port} is not available" in (tmp_path / "out.log").read_text()
+
+
+_STOPPED_SCRIPT = """
+import sys, time
+from pathlib import Path
+from wattledger.cli.dashboard import run_until_stopped
+
+class Handle:  # stands in for DashboardProcess: wait() blocks like a running Streamlit child
+    def wait(self):
+        while True:
+            time.sleep(0.05)
+    def stop(self):
+        Path(sys.argv[1]).write_text("stopped")
+
+Path(sys.argv[2]).write_text("waiting")
+print("code", run_until_stopped(Handle()))
+"""
+
+
+def test_sigterm_stops_the_streamlit_child_of_dashboard_and_demo(tmp_path: Path) -> None:
+    """`wattledger dashboard` and `wattledger demo` both wait through run_until_stopped: a
+    SIGTERM stops the dashboard child (no orphaned Streamlit server) and ends cleanly."""
+    stopped, waiting = tmp_path / "stopped", tmp_path / "waiting"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STOPPED_SCRIPT, str(stopped), str(waiting)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(200):
+        if waiting.exists():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "code None" in out
+    assert stopped.read_text() == "stopped"

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wattledger.cli._common import CONTEXT_SETTINGS, err_console, state
 from wattledger.errors import WattledgerError
+
+if TYPE_CHECKING:
+    from wattledger.dashboard.launch import DashboardProcess
 
 
 class _Terminated(Exception):
@@ -18,6 +22,27 @@ class _Terminated(Exception):
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated
+
+
+def run_until_stopped(
+    handle: DashboardProcess, first: Callable[[], None] | None = None
+) -> int | None:
+    """Run ``first()`` (e.g. wait until ready and say where), then wait for the dashboard to
+    exit and return its code. SIGTERM (e.g. from a supervisor) or Ctrl-C stops the Streamlit
+    child too instead of orphaning it: ``None`` after SIGTERM; Ctrl-C is raised again."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        if first is not None:
+            first()
+        return handle.wait()
+    except _Terminated:
+        handle.stop()
+        return None
+    except KeyboardInterrupt:
+        handle.stop()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 dashboard_app = typer.Typer(
@@ -82,23 +107,17 @@ def dashboard(
             f"[yellow]No data yet:[/yellow] {source.problem} {GET_DATA_HINT}", highlight=False
         )
     handle = start_dashboard(settings, host=host, port=port, config_path=cli.config_path)
-    # SIGTERM (e.g. from a supervisor) must stop the Streamlit child too, not orphan it.
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
+
+    def announce() -> None:
         handle.wait_ready()
         err_console.print(
             f"Dashboard: [bold]{handle.url}[/bold] (data: {source.label}). Ctrl-C stops it.",
             highlight=False,
         )
-        code = handle.wait()
-    except _Terminated:
-        handle.stop()
+
+    code = run_until_stopped(handle, announce)
+    if code is None:
         return
-    except KeyboardInterrupt:
-        handle.stop()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if code not in (0, -15):
         raise WattledgerError(
             f"The dashboard exited with code {code}.",

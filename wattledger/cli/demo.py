@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.resources
 import time
@@ -113,14 +114,13 @@ def demo(
     )
     if no_dashboard:
         return
+    from wattledger.cli.dashboard import run_until_stopped
     from wattledger.dashboard.launch import start_dashboard
 
     dashboard = start_dashboard(settings, port=port, config_path=config)
     err_console.print(f"\n[bold]Dashboard: {dashboard.url}[/bold]  (Ctrl-C to stop)")
-    try:
-        dashboard.wait()
-    except KeyboardInterrupt:
-        dashboard.stop()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stopped, a normal end
+        run_until_stopped(dashboard)  # SIGTERM stops the dashboard too
 
 
 def _simulate(url: str, data_dir: Path, days: float, rate: float, seed: int) -> None:
