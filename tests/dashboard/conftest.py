@@ -28,6 +28,8 @@ from streamlit.testing.v1 import AppTest
 from tests.dashboard.demo import build_demo_warehouse
 from wattledger.analytics.marts import publish_snapshot, snapshot_engine
 from wattledger.dashboard import filters
+from wattledger.dashboard.launch import DashboardProcess
+from wattledger.errors import WattledgerError
 from wattledger.migrations import runner
 from wattledger.models import make_engine
 
@@ -243,14 +245,10 @@ def running_dashboard(data_dir: Path, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            assert proc.poll() is None, (tmp_path / "dashboard.log").read_text()
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        try:
+            DashboardProcess(proc, url).wait_ready(timeout_s=60)
+        except WattledgerError as e:
+            raise AssertionError(f"{e}\n{(tmp_path / 'dashboard.log').read_text()}") from e
         yield url
     finally:
         proc.terminate()
