@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wattledger.errors import DatabaseError
+from wattledger.redact import redact_url, scrub
 
 
 def backend_name(url: str) -> str:
@@ -36,12 +36,9 @@ def backend_name(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password hidden, for logs and messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        # Unparseable: still hide whatever stands between "user:" and "@".
-        return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)
+    """The URL with its password, secret query parameters and secret keywords hidden, for
+    logs and messages (see :func:`wattledger.redact.redact_url`)."""
+    return redact_url(url)
 
 
 def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
@@ -98,7 +95,10 @@ def check_connection(engine: Engine) -> None:
 
 def explain_connection_error(url: str, error: BaseException) -> DatabaseError:
     """Turn a driver error into a :class:`DatabaseError` saying what to do."""
-    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    raw = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+    # A driver may echo the connection string (libpq: "invalid connection option …"):
+    # never let the password through.
+    detail = scrub(raw[0], url)
     lowered = detail.lower()
     backend = backend_name(url) if url else "duckdb"
     if "lock" in lowered and backend == "duckdb":

@@ -44,6 +44,22 @@ def pg(password: str = PW, **parts: object) -> str:
             id="bad-port",
         ),
         pytest.param(lambda: f"mysql://root:{PW}@localhost/db", id="unsupported"),
+        # libpq takes the password (and a client key's passphrase) as query parameters too.
+        pytest.param(lambda: f"{PG_URL}?password={PW}", id="query-reachable"),
+        pytest.param(
+            lambda: (
+                make_url(PG_URL).set(port=free_port()).render_as_string()
+                + f"?sslmode=disable&password={PW}"
+            ),
+            id="query-refused",
+        ),
+        pytest.param(
+            lambda: (
+                make_url(PG_URL).set(database="wl_does_not_exist").render_as_string()
+                + f"?application_name=wl&password={PW}&sslpassword={PW}x"
+            ),
+            id="query-no-database",
+        ),
     ],
 )
 @pytest.mark.parametrize(
@@ -126,3 +142,48 @@ def test_smtp_password_is_never_printed_or_stored(
     assert runs and "535" in shown  # the refusal was reported
     assert SMTP_PASSWORD not in shown + repr(runs)
     assert dataset.WEEK.iso != week
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets", "kept"),
+    [
+        ("postgresql+psycopg://app:pa%40ss@db:5432/w", ["pa%40ss", "pa@ss"], ["app", "db:5432/w"]),
+        (
+            "postgresql+psycopg://app@db/w?password=Q-pass&sslmode=require&sslpassword=K-pass",
+            ["Q-pass", "K-pass"],
+            ["sslmode=require", "app@db/w"],
+        ),
+        ("postgresql://db/w?Password=Cased-pw", ["Cased-pw"], ["db/w"]),
+        ("host=db port=5432 user=app password=Kw-pass dbname=w", ["Kw-pass"], ["host=db"]),
+        ("host=db password='sp ace pw' dbname=w", ["sp ace pw"], ["dbname=w"]),
+        ("postgresql://db/w?token=Tk-123&api_key=Ak-456", ["Tk-123", "Ak-456"], ["db/w"]),
+        ("duckdb:////var/lib/wattledger/warehouse.duckdb", [], ["warehouse.duckdb"]),
+    ],
+)
+def test_one_redaction_for_every_url_form(url: str, secrets: list[str], kept: list[str]) -> None:
+    from wattledger.models.engine import redact
+    from wattledger.redact import redact_url, scrub
+
+    for shown in (redact_url(url), redact(url)):
+        for secret in secrets:
+            assert secret not in shown, shown
+        for part in kept:
+            assert part in shown, shown
+    # A driver message that echoes the secret (or the whole string) is scrubbed too.
+    for secret in secrets:
+        message = f'invalid connection option near "{secret}" in {url}'
+        assert secret not in scrub(message, url)
+
+
+@pytest.mark.postgres
+def test_connection_error_detail_never_carries_the_password() -> None:
+    from wattledger.models.engine import explain_connection_error
+
+    url = f"{PG_URL}?password={PW}"
+
+    class Orig(Exception):
+        pass
+
+    err = sa.exc.OperationalError("connect", {}, Orig(f"bad option password={PW} ({url})"))
+    shown = str(explain_connection_error(url, err))
+    assert PW not in shown and "Cannot connect to PostgreSQL" in shown
