@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from wattledger.ingest.mapping.samples import merge_devices
 from wattledger.ingest.settings import IngestSettings
 from wattledger.ingest.spool import Spool, Ticket
-from wattledger.ingest.store import BatchResult, checkpoint, write_batch
+from wattledger.ingest.store import BatchResult, RowsRefused, checkpoint, write_batch
 from wattledger.ingest.telemetry import IngestStats
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Batch:
 
 def _is_data_error(e: BaseException) -> bool:
     """True when the database refused the rows themselves (retrying cannot help)."""
-    if isinstance(e, sa.exc.IntegrityError | sa.exc.DataError):
+    if isinstance(e, sa.exc.IntegrityError | sa.exc.DataError | RowsRefused):
         return True
     names = {c.__name__ for c in type(e).__mro__}
     # duckdb and psycopg raise their own classes when called directly
@@ -293,26 +293,43 @@ class Writer:
         s.duplicates.labels(signal="metrics").inc(result.samples.duplicates)
 
     def _isolate(self, batches: list[Batch], error: BaseException) -> None:
-        if len(batches) == 1:
-            logger.error(
-                "the warehouse refused a batch of %d rows for its data; dropping it "
-                "(this is a bug in the mapping, please report it): %s",
-                batches[0].rows,
-                error,
-            )
-            for signal, table in (("traces", batches[0].requests), ("metrics", batches[0].samples)):
-                if table is not None:
-                    self._stats.rejected.labels(signal=signal, reason="write_refused").inc(
-                        table.num_rows
-                    )
+        """Write what the warehouse takes of ``batches``, which it refused together.
+
+        The mapping makes every accepted value storable, so this is a last line of defence:
+        the batches are written one by one, and a refused batch is split in halves down to
+        single rows, so only a row the warehouse refuses by itself is dropped (logged and
+        counted as ``write_refused``), never the rows sent beside it.
+        """
+        if len(batches) > 1:
+            for b in batches:
+                self._write_or_split(b)
             return
-        for b in batches:
-            try:
-                self._write([b])
-            except Exception as e:  # noqa: BLE001
-                if not _is_data_error(e):
-                    raise
-                self._isolate([b], e)
+        self._split(batches[0], error)
+
+    def _write_or_split(self, batch: Batch) -> None:
+        try:
+            self._write([batch])
+        except Exception as e:  # noqa: BLE001
+            if not _is_data_error(e):
+                raise
+            self._split(batch, e)
+
+    def _split(self, batch: Batch, error: BaseException) -> None:
+        parts = _halves(batch)
+        if parts:
+            for part in parts:
+                self._write_or_split(part)
+            return
+        logger.error(
+            "the warehouse refused a row for its data; dropping it "
+            "(this is a bug in the mapping, please report it): %s",
+            _first_line(error),
+        )
+        for signal, table in (("traces", batch.requests), ("metrics", batch.samples)):
+            if table is not None and table.num_rows:
+                self._stats.rejected.labels(signal=signal, reason="write_refused").inc(
+                    table.num_rows
+                )
 
     def _checkpoint(self, force: bool = False) -> None:
         if not self._duckdb or not self._unreleased:
@@ -331,6 +348,33 @@ class Writer:
         if self._spool is not None:
             self._spool.release(self._unreleased)
         self._unreleased = []
+
+
+def _halves(batch: Batch) -> list[Batch]:
+    """``batch`` split in two (requests and samples apart first, then each table in halves);
+    empty when it is one row. Devices travel with the samples they describe."""
+    req, smp = batch.requests, batch.samples
+    n_req = req.num_rows if req is not None else 0
+    n_smp = smp.num_rows if smp is not None else 0
+    if n_req and n_smp:
+        return [Batch(None, requests=req), Batch(None, samples=smp, devices=batch.devices)]
+    if n_req > 1:
+        assert req is not None
+        mid = n_req // 2
+        return [Batch(None, requests=req.slice(0, mid)), Batch(None, requests=req.slice(mid))]
+    if n_smp > 1:
+        assert smp is not None
+        mid = n_smp // 2
+        return [
+            Batch(None, samples=smp.slice(0, mid), devices=batch.devices),
+            Batch(None, samples=smp.slice(mid), devices=batch.devices),
+        ]
+    return []
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's message without the statement and parameters SQLAlchemy appends."""
+    return str(error).split("\n", 1)[0][:500]
 
 
 def _concat(tables: list[pa.Table | None]) -> pa.Table | None:

@@ -26,6 +26,7 @@ from wattledger.analytics.queries.costs import (
     STAGE,
     TEMP_TABLES,
     request_cost_rows,
+    within_bounds,
 )
 from wattledger.analytics.queries.rollups import rollup_rows
 from wattledger.analytics.rates import (
@@ -66,6 +67,9 @@ class AnalyticsResult:
     hourly_rows: int = 0
     daily_rows: int = 0
     uncovered_requests: int = 0
+    quarantined_requests: int = 0
+    """Requests left out of costs: their numbers are outside the ingest bounds (stored before
+    ingest checked them); ``wattledger analytics run`` names them."""
     skipped: str | None = None
     duration_s: float = 0.0
     chunks: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
@@ -271,6 +275,7 @@ def _attribute_chunk(
             if rows:
                 conn.execute(sa.insert(table), rows)
         select = request_cost_rows()
+        result.quarantined_requests += _count_quarantined(conn)
         conn.execute(
             sa.insert(RequestCost).from_select([c.name for c in select.selected_columns], select)
         )
@@ -278,6 +283,14 @@ def _attribute_chunk(
         for table in TEMP_TABLES:
             table.drop(conn)
     result.device_hours += insert_arrow(conn, DeviceEnergyHourly.__table__, window.device_hours)
+
+
+def _count_quarantined(conn: Connection) -> int:
+    """Staged requests that cannot be costed (see ``within_bounds``)."""
+    r = InferenceRequest
+    joined = STAGE.join(r, sa.and_(r.trace_id == STAGE.c.trace_id, r.span_id == STAGE.c.span_id))
+    count = sa.select(sa.func.count()).select_from(joined).where(~within_bounds())
+    return int(conn.execute(count).scalar() or 0)
 
 
 def _rollup(

@@ -13,7 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from wattledger.analytics.sqlfuncs import PER_MILLION
-from wattledger.models import Device, InferenceRequest, Money, PricePerMTok
+from wattledger.models import Device, InferenceRequest, Money, PricePerMTok, bounds
 
 J_PER_KWH = 3.6e6
 S_PER_HOUR = 3600.0
@@ -97,13 +97,14 @@ def request_cost_rows() -> sa.Select[tuple]:
         return sa.case((own.c.provider.is_not(None), own.c[col]), else_=anyone.c[col])
 
     has_price = sa.or_(own.c.provider.is_not(None), anyone.c.provider.is_not(None))
-    uncached = r.input_tokens - r.cached_input_tokens
+    # Cached tokens are counted within the input tokens; a producer that said otherwise
+    # (rows stored before ingest checked it) must not get a negative cost.
+    cached = sa.func.least(r.cached_input_tokens, r.input_tokens)
+    uncached = r.input_tokens - cached
     in_price = price("input_per_mtok_usd")
     api = (
         uncached * in_price * PER_MILLION
-        + r.cached_input_tokens
-        * sa.func.coalesce(price("cached_input_per_mtok_usd"), in_price)
-        * PER_MILLION
+        + cached * sa.func.coalesce(price("cached_input_per_mtok_usd"), in_price) * PER_MILLION
         + r.output_tokens * price("output_per_mtok_usd") * PER_MILLION
     )
     usd_per_hour = sa.func.coalesce(d.hourly_cost_usd, rate.c.usd_per_device_hour)
@@ -152,19 +153,34 @@ def request_cost_rows() -> sa.Select[tuple]:
             ),
         )
     )
-    return sa.select(
-        stage.c.trace_id,
-        stage.c.span_id,
-        r.start_ts,
-        stage.c.energy_j,
-        stage.c.energy_source,
-        stage.c.idle_share_j,
-        stage.c.device_time_s,
-        sa.cast(cost_api, Money).label("cost_api_usd"),
-        sa.cast(cost_hw, Money).label("cost_hardware_usd"),
-        sa.cast(cost_energy, Money).label("cost_energy_usd"),
-        sa.cast(cost_idle, Money).label("cost_idle_usd"),
-        sa.cast(cost_api + cost_hw + cost_energy + cost_idle, Money).label("cost_total_usd"),
-        sa.case((priced, "priced"), else_="unpriced").label("price_status"),
-        sa.cast(co2e, sa.Double).label("co2e_g"),
-    ).select_from(joined)
+    return (
+        sa.select(
+            stage.c.trace_id,
+            stage.c.span_id,
+            r.start_ts,
+            stage.c.energy_j,
+            stage.c.energy_source,
+            stage.c.idle_share_j,
+            stage.c.device_time_s,
+            sa.cast(cost_api, Money).label("cost_api_usd"),
+            sa.cast(cost_hw, Money).label("cost_hardware_usd"),
+            sa.cast(cost_energy, Money).label("cost_energy_usd"),
+            sa.cast(cost_idle, Money).label("cost_idle_usd"),
+            sa.cast(cost_api + cost_hw + cost_energy + cost_idle, Money).label("cost_total_usd"),
+            sa.case((priced, "priced"), else_="unpriced").label("price_status"),
+            sa.cast(co2e, sa.Double).label("co2e_g"),
+        )
+        .select_from(joined)
+        .where(within_bounds())
+    )
+
+
+def within_bounds() -> sa.ColumnElement[bool]:
+    """Requests whose numbers can be costed: those outside the ingest bounds (stored before
+    ingest checked them) are quarantined instead, so one cannot overflow the cost columns
+    and stop the run for everyone."""
+    r = InferenceRequest
+    return sa.and_(
+        *(col <= bounds.MAX_TOKENS for col in (r.input_tokens, r.output_tokens)),
+        r.cached_input_tokens <= bounds.MAX_TOKENS,
+    )

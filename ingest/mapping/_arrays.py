@@ -256,6 +256,45 @@ def string_column(values: ColumnInput) -> tuple[pa.Array, np.ndarray]:
     return _slow(values, _to_str, pa.string())
 
 
+def unstorable_mask(arr: pa.Array | None) -> np.ndarray | None:
+    """True where a string cannot be stored on every backend: it holds a NUL character
+    (PostgreSQL's text refuses U+0000) or is not valid UTF-8 (no backend takes it).
+
+    None when every value is storable (the common case costs one scan of the data buffer).
+    """
+    if arr is None or len(arr) == 0 or not pa.types.is_string(arr.type):
+        return None
+    _, offsets_buf, data = arr.buffers()
+    if data is None:
+        return None
+    offsets = np.frombuffer(offsets_buf, np.int32, len(arr) + 1, arr.offset * 4)
+    used = np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]]
+    if not (used == 0).any() and _valid_utf8(arr):
+        return None
+    bad = true_mask(pc.match_substring(arr, "\x00"))
+    if not _valid_utf8(arr):
+        bad = bad | np.array([_bad_utf8(v) for v in arr.cast(pa.binary()).to_pylist()])
+    return bad
+
+
+def _valid_utf8(arr: pa.Array) -> bool:
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _bad_utf8(v: bytes | None) -> bool:
+    if v is None:
+        return False
+    try:
+        v.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def present_mask(values: ColumnInput) -> np.ndarray:
     """True where ``values`` has a value (of any type)."""
     arr = _as_arrow(values)

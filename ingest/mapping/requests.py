@@ -44,9 +44,11 @@ from wattledger.ingest.mapping._arrays import (
     present_mask,
     string_column,
     true_mask,
+    unstorable_mask,
 )
 from wattledger.ingest.mapping.providers import resolve_providers
 from wattledger.ingest.schema import REQUEST_SCHEMA, REQUESTS_TABLE, TIMESTAMP, max_lengths
+from wattledger.models import bounds
 
 TRACE_ID = "trace_id"
 SPAN_ID = "span_id"
@@ -87,6 +89,20 @@ _FLOATS: dict[str, tuple[str, ...]] = {
     "itl_p95_s": (sc.WL_ITL_P95_S,),
     "itl_max_s": (sc.WL_ITL_MAX_S,),
     "quality_score": (sc.WL_QUALITY_SCORE,),
+}
+#: Upper bound of each numeric column (inclusive; every one is also >= 0): see ``bounds``.
+_UPPER: dict[str, float] = {
+    "tensor_parallel_size": bounds.MAX_TENSOR_PARALLEL_SIZE,
+    "itl_count": bounds.MAX_ITL_COUNT,
+    "input_tokens": bounds.MAX_TOKENS,
+    "cached_input_tokens": bounds.MAX_TOKENS,
+    "output_tokens": bounds.MAX_TOKENS,
+    "batch_size": bounds.MAX_BATCH_SIZE,
+    "itl_mean_s": bounds.MAX_DURATION_S,
+    "itl_p50_s": bounds.MAX_DURATION_S,
+    "itl_p95_s": bounds.MAX_DURATION_S,
+    "itl_max_s": bounds.MAX_DURATION_S,
+    "quality_score": 1.0,
 }
 _OTHER_STRING_KEYS: dict[str, tuple[str, ...]] = {
     "service": (RESOURCE_SERVICE_NAME,),
@@ -211,6 +227,21 @@ def _check_length(
         )
 
 
+def _check_storable(
+    arr: pa.Array | None, keys: tuple[str, ...], rej: Rejections, row: _Row
+) -> None:
+    bad = unstorable_mask(arr)
+    if bad is not None:
+        rej.add(
+            bad,
+            "bad_string",
+            lambda i: (
+                f"{row(i)}: {' or '.join(keys)} holds a NUL character or invalid UTF-8, "
+                "which cannot be stored; send text without U+0000"
+            ),
+        )
+
+
 _HEX = np.zeros(256, dtype=bool)
 _HEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = True
 
@@ -272,6 +303,11 @@ def _times(cols: Columns, rej: Rejections, row: _Row) -> tuple[np.ndarray, np.nd
         out.append(ns)
     start, end = out
     rej.add(end < start, "bad_time", lambda i: f"{row(i)}: the span ends before it starts")
+    rej.add(
+        end - start > bounds.MAX_DURATION_S * 1e9,
+        "bad_time",
+        lambda i: f"{row(i)}: the span lasts longer than {bounds.MAX_DURATION_S:g} s",
+    )
     return start, end
 
 
@@ -291,6 +327,25 @@ def _nonnegative(
         mask |= x > upper
         what = f"outside 0..{upper:g}"
     rej.add(mask, "bad_value", lambda i: f"{row(i)}: {name} is {what}")
+
+
+def _cached_within_input(
+    cached: pa.Array | None, input_tokens: pa.Array | None, rej: Rejections, row: _Row
+) -> None:
+    """Cached input tokens are a part of the input tokens: more of them than input tokens would
+    price the uncached rest below zero (a negative cost)."""
+    if cached is None:
+        return
+    total = np.zeros(len(cached)) if input_tokens is None else numbers(input_tokens)
+    rej.add(
+        numbers(cached) > np.nan_to_num(total, nan=0.0),
+        "bad_value",
+        lambda i: (
+            f"{row(i)}: {sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS} ({cached[i].as_py()}) is "
+            "more than the input tokens; cached tokens are counted within "
+            f"{sc.GEN_AI_USAGE_INPUT_TOKENS}"
+        ),
+    )
 
 
 def map_requests(
@@ -347,12 +402,13 @@ def map_requests(
         out[column] = strings(keys)
     for column, keys in _INTS.items():
         arr = _typed(cols, keys, int_column, rej, row, "an integer")
-        _nonnegative(" or ".join(keys), arr, rej, row)
+        _nonnegative(" or ".join(keys), arr, rej, row, _UPPER[column])
         out[column] = arr
     for column, keys in _FLOATS.items():
         arr = _typed(cols, keys, float_column, rej, row, "a number")
-        _nonnegative(" or ".join(keys), arr, rej, row, 1.0 if column == "quality_score" else None)
+        _nonnegative(" or ".join(keys), arr, rej, row, _UPPER[column])
         out[column] = arr
+    _cached_within_input(out["cached_input_tokens"], out["input_tokens"], rej, row)
 
     ttft = _typed(cols, _TTFT_KEYS, float_column, rej, row, "a number of seconds")
     chunk = cols.get(FIRST_CHUNK_TIME)
@@ -362,7 +418,7 @@ def map_requests(
         delta_ns = pc.subtract(chunk_ns, pa.array(start_ns, pa.int64()))
         from_event = pc.divide(delta_ns.cast(pa.float64(), safe=False), 1e9)
         ttft = coalesce(ttft, from_event)
-    _nonnegative("time to first token", ttft, rej, row)
+    _nonnegative("time to first token", ttft, rej, row, bounds.MAX_DURATION_S)
 
     service = strings((RESOURCE_SERVICE_NAME,))
     model = strings(_MODEL_KEYS)
@@ -413,6 +469,7 @@ def map_requests(
         names = _STRINGS.get(column) or _OTHER_STRING_KEYS.get(column)
         if names:
             _check_length(column, arr, names, rej, row)
+            _check_storable(arr, names, rej, row)
 
     keep = genai & ~rej.mask
     table = _assemble(out, n).filter(pa.array(keep))

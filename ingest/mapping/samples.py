@@ -39,8 +39,10 @@ from wattledger.ingest.mapping._arrays import (
     describe_value,
     float_column,
     int_column,
+    numbers,
     string_column,
     true_mask,
+    unstorable_mask,
 )
 from wattledger.ingest.schema import (
     DEVICE_SCHEMA,
@@ -50,7 +52,7 @@ from wattledger.ingest.schema import (
     TIMESTAMP,
     max_lengths,
 )
-from wattledger.models import ENERGY_METHODS
+from wattledger.models import ENERGY_METHODS, bounds
 
 METRIC = "metric"
 TIME = "time_unix_nano"
@@ -60,11 +62,16 @@ DEFAULT_SOURCE = "otlp"
 
 #: metric -> (power_samples column, lower bound, upper bound)
 METRIC_COLUMNS: dict[str, tuple[str, float | None, float | None]] = {
-    sc.HW_POWER: ("power_w", 0.0, None),
-    sc.HW_ENERGY: ("energy_counter_j", 0.0, None),
+    sc.HW_POWER: ("power_w", 0.0, bounds.MAX_POWER_W),
+    sc.HW_ENERGY: ("energy_counter_j", 0.0, bounds.MAX_ENERGY_J),
     sc.HW_GPU_UTILIZATION: ("utilization_ratio", 0.0, 1.0),
-    sc.HW_GPU_MEMORY_USAGE: ("memory_used_bytes", 0.0, 2.0**62),
-    sc.HW_TEMPERATURE: ("temperature_c", None, None),
+    sc.HW_GPU_MEMORY_USAGE: ("memory_used_bytes", 0.0, bounds.MAX_MEMORY_BYTES),
+    sc.HW_TEMPERATURE: ("temperature_c", bounds.MIN_TEMPERATURE_C, bounds.MAX_TEMPERATURE_C),
+}
+#: Device attributes: attribute -> (low, high), both inclusive.
+_ATTR_BOUNDS: dict[str, tuple[float, float]] = {
+    sc.WL_TDP_W: (bounds.MIN_TDP_W, bounds.MAX_POWER_W),
+    sc.WL_IDLE_POWER_W: (0.0, bounds.MAX_POWER_W),
 }
 _NODE_KEYS = (sc.HOST_NAME, sc.K8S_NODE_NAME, sc.WL_NODE)
 _STRING_ATTRS = (
@@ -152,6 +159,15 @@ def map_samples(columns: Mapping[str, ColumnInput], *, tenant: str) -> MappedSam
 
     strs = {k: _typed(cols, k, string_column, rej, "a string") for k in _STRING_ATTRS}
     floats = {k: _typed(cols, k, float_column, rej, "a number") for k in _FLOAT_ATTRS}
+    for key, (low, high) in _ATTR_BOUNDS.items():
+        x = numbers(floats[key])
+        rej.add(
+            (x < low) | (x > high),
+            "bad_value",
+            lambda i, key=key, low=low, high=high: (
+                f"point {i}: {key} is {floats[key][i].as_py()}, outside {low:g}..{high:g}"
+            ),
+        )
     device_index, bad = int_column(cols.values(sc.WL_DEVICE_INDEX))
     rej.add(bad, "bad_type", lambda i: f"point {i}: {sc.WL_DEVICE_INDEX} is not an integer")
 
@@ -228,6 +244,16 @@ def map_samples(columns: Mapping[str, ColumnInput], *, tenant: str) -> MappedSam
             "too_long",
             lambda i, key=key, limit=limit: f"point {i}: {key} is longer than {limit} characters",
         )
+        unstorable = unstorable_mask(arr)
+        if unstorable is not None:
+            rej.add(
+                unstorable,
+                "bad_string",
+                lambda i, key=key: (
+                    f"point {i}: {key} holds a NUL character or invalid UTF-8, which cannot "
+                    "be stored; send text without U+0000"
+                ),
+            )
 
     good = pa.array(keep & ~rej.mask)
     points = pa.table(

@@ -41,19 +41,23 @@ class BatchResult:
     samples: WriteResult
 
 
+class RowsRefused(ValueError):
+    """The rows do not fit the warehouse tables (retrying cannot help; split or drop them)."""
+
+
 def _conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
     if table.schema.equals(schema):
         return table
     missing = [n for n in schema.names if n not in table.schema.names]
     if missing:
-        raise ValueError(
+        raise RowsRefused(
             f"{what} table lacks column(s) {', '.join(missing)}; build it with the "
             "wattledger.ingest mapping functions"
         )
     try:
         return table.select(schema.names).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
-        raise ValueError(f"{what} table does not match the warehouse columns: {e}") from e
+        raise RowsRefused(f"{what} table does not match the warehouse columns: {e}") from e
 
 
 def _backend(conn: Connection):  # type: ignore[no-untyped-def]

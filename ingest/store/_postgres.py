@@ -90,22 +90,25 @@ def _insert_new(conn: Connection, like: Table, stage: str, table: pa.Table, inse
 
 def _placeholder_devices(conn: Connection, table: pa.Table) -> None:
     """Create ``devices`` rows (``unknown``) for device ids the requests name, if missing."""
-    ids = table["device_id"].drop_null().unique().to_pylist()
-    if not ids:
+    named = table.select(["device_id", "tenant", "start_ts"]).filter(
+        pc.is_valid(table["device_id"])
+    )
+    if not named.num_rows:
         return
-    tenant = table["tenant"][0].as_py()
-    first_seen = pc.min(table["start_ts"]).as_py()
+    # Per device, the tenant of the rows that name it (a writer batch holds many tenants'
+    # bodies: the first row's tenant is not every device's), as the DuckDB statement does.
+    per_device = named.group_by("device_id").aggregate([("tenant", "max"), ("start_ts", "min")])
     rows = [
         {
-            "device_id": d,
-            "tenant": tenant,
+            "device_id": r["device_id"],
+            "tenant": r["tenant_max"],
             "vendor": UNKNOWN,
             "hardware_model": UNKNOWN,
             "power_source": UNKNOWN,
-            "first_seen_at": first_seen,
-            "last_seen_at": first_seen,
+            "first_seen_at": r["start_ts_min"],
+            "last_seen_at": r["start_ts_min"],
         }
-        for d in ids
+        for r in per_device.to_pylist()
     ]
     conn.execute(pg_insert(DEVICES_TABLE).values(rows).on_conflict_do_nothing())
 

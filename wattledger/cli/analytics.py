@@ -80,6 +80,7 @@ def run(
         "hourly_rows": result.hourly_rows,
         "daily_rows": result.daily_rows,
         "uncovered_requests": result.uncovered_requests,
+        "quarantined_requests": result.quarantined_requests,
         "skipped": result.skipped,
         "duration_s": round(result.duration_s, 3),
     }
@@ -102,6 +103,12 @@ def run(
                 f"[yellow]{result.uncovered_requests:,} requests ran on devices with no power "
                 "samples covering them: their energy is unknown.[/yellow] Is a collector "
                 "running on those nodes (`wattledger collect`)?"
+            )
+        if result.quarantined_requests:
+            err_console.print(
+                f"[yellow]{result.quarantined_requests:,} requests were quarantined: their "
+                "token counts are beyond 10⁹ (stored before ingest checked them), so they "
+                "have no cost.[/yellow] Fix the producer; see docs/security.md (bounds)."
             )
 
 

@@ -1,0 +1,58 @@
+"""One bad stored row cannot stop analytics for everyone, nor give a negative cost.
+
+Seen (issue 16): token counts up to INT64_MAX were stored, a request cost above 10¹⁰ USD
+overflowed the NUMERIC(20,10) cost columns and every ``analytics run`` failed for every tenant;
+cached input tokens above the input tokens gave -$1.25 in ``request_costs`` and the rollups.
+Ingest now refuses both (tests/ingest/test_ingest_bounds.py); these rows were stored before.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from tests.analytics.fleet import T0, Req, add_price, add_requests
+from tests.analytics.test_costs import HOUR, SETTINGS, costs, engine  # noqa: F401
+from wattledger.analytics.jobs import run_analytics
+from wattledger.models import RollupDaily
+
+HOSTED = dict(device_id=None, provider="groq", llm_model="m")
+
+
+def test_an_overflowing_row_is_quarantined_and_the_run_goes_on(engine: Engine) -> None:
+    add_price(engine, "groq", "m", "0.05", "0.08", cached="0.01")
+    add_requests(
+        engine,
+        [
+            Req(1, 60, 0.2, 62, 1_000_000, 1_000_000, **HOSTED),
+            Req(2, 70, 0.2, 72, 2**63 - 1, 2**63 - 1, tenant="other", **HOSTED),
+            Req(3, 80, 0.2, 82, 100, 10, cached_input_tokens=25_000_000, **HOSTED),
+        ],
+    )
+    result = run_analytics(engine, SETTINGS, now=T0 + HOUR)
+    assert result.quarantined_requests == 1
+    c = costs(engine)
+    assert f"{2:016x}" not in c
+    assert c[f"{1:016x}"]["cost_api_usd"] == Decimal("0.13")
+    # 25M "cached" of 100 input: the 100 are priced as cached, never a negative rest.
+    assert c[f"{3:016x}"]["cost_api_usd"] >= 0
+    with engine.connect() as conn:
+        daily = conn.execute(sa.select(sa.func.min(RollupDaily.cost_api_usd))).scalar()
+    assert daily >= 0
+
+
+def test_analytics_run_names_the_quarantined_rows(migrated_url: str, engine: Engine) -> None:
+    from wattledger.cli import app
+
+    add_requests(engine, [Req(2, 70, 0.2, 72, 2**63 - 1, 5, **HOSTED)])
+    env = {"WATTLEDGER_DATABASE_URL": migrated_url}
+    out = CliRunner().invoke(app, ["analytics", "run", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["quarantined_requests"] == 1
+    text = CliRunner().invoke(app, ["analytics", "run", "--full"], env=env)
+    assert text.exit_code == 0
+    assert "1 requests were quarantined" in text.output
