@@ -11,14 +11,23 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from tests.analytics.fleet import T0, Req, add_price, add_requests
-from tests.analytics.test_costs import HOUR, SETTINGS, costs, engine  # noqa: F401
+from tests.analytics.test_costs import HOUR, SETTINGS, costs
 from wattledger.analytics.jobs import run_analytics
-from wattledger.models import RollupDaily
+from wattledger.models import RollupDaily, make_engine
+
+
+@pytest.fixture
+def engine(migrated_url: str):
+    e = make_engine(migrated_url)
+    yield e
+    e.dispose()
+
 
 HOSTED = dict(device_id=None, provider="groq", llm_model="m")
 
