@@ -101,7 +101,8 @@ def run_analytics(
         engine: The warehouse.
         settings: Weights, tariffs, rates and SLOs.
         now: End of the window (exclusive); tests pass a fixed time.
-        since: Start here instead of at the watermark (rounded down to the hour).
+        since: Start here instead of at the watermark (rounded down to midnight UTC, the
+            chunk grid, so the numbers equal a full run's).
         full: Re-derive everything from the first request.
         chunk: Window size per transaction (bounds memory).
         progress: Called as ``progress(stage, done, total)``.
@@ -187,17 +188,26 @@ def _next_data(conn: Connection, at: dt.datetime, stop: dt.datetime) -> dt.datet
 def _chunks_with_data(
     conn: Connection, start: dt.datetime, stop: dt.datetime, chunk: dt.timedelta
 ) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The chunks of ``[start, stop)`` (on the grid ``start + k * chunk``) that hold data.
+    """The chunks of ``[start, stop)`` that hold data, on a grid from midnight UTC
+    (``floor_day(start) + k * chunk``; the first chunk may begin after its boundary).
+
+    The grid does not move with ``start``, so re-deriving from any ``--since`` (rounded down
+    to midnight) cuts the same chunks as a full run and gives the same numbers.
 
     A warehouse whose oldest span is years older than the rest used to be walked day by day
     (one span dated 2000-01-01 made a first run take 315 s instead of 1.4 s). Empty stretches
     are skipped in whole chunks, so the chunk boundaries, and hence every number, are the
     same as a walk over every chunk.
     """
+    origin = floor_day(start)
+
+    def boundary_after(ts: dt.datetime) -> dt.datetime:
+        return origin + chunk * ((ts - origin) // chunk + 1)
+
     chunks: list[tuple[dt.datetime, dt.datetime]] = []
     cursor = start
     while cursor < stop:
-        ce = min(cursor + chunk, stop)
+        ce = min(boundary_after(cursor), stop)
         nxt = _next_data(conn, cursor, stop)
         if nxt is None:
             break
@@ -205,7 +215,7 @@ def _chunks_with_data(
             # Jump whole chunks to the one holding ``nxt``. Requests that started in a skipped
             # chunk cannot exist (nxt is the first); those running into it belong to the
             # chunk they started in, whose horizon reaches max_request_s past its end.
-            cursor += chunk * ((nxt - cursor) // chunk)
+            cursor = boundary_after(nxt) - chunk
             continue
         chunks.append((cursor, ce))
         cursor = ce
@@ -234,7 +244,10 @@ def _window_start(
     full: bool,
 ) -> dt.datetime | None:
     if since is not None:
-        return floor_hour(since)
+        # Re-derive from the chunk boundary at or before ``since`` (midnight UTC), so the
+        # chunks, and so every number, are those of a full run (issue 16: a non-midnight
+        # --since changed per-request energy by up to 1.6 J).
+        return floor_day(since)
     mark = conn.execute(sa.select(Watermark.value_ts).where(Watermark.name == WATERMARK)).scalar()
     if mark is not None and not full:
         return floor_hour(mark - dt.timedelta(seconds=settings.lateness_s))

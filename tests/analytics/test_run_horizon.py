@@ -83,6 +83,16 @@ def test_one_ancient_span_does_not_walk_every_empty_day(engine: Engine) -> None:
     assert result.requests == 3
 
 
+def _every_chunk(conn, start, stop, chunk):  # type: ignore[no-untyped-def]
+    """Every chunk of the midnight grid over ``[start, stop)``, empty or not."""
+    out, cursor, origin = [], start, job.floor_day(start)
+    while cursor < stop:
+        end = min(origin + chunk * ((cursor - origin) // chunk + 1), stop)
+        out.append((cursor, end))
+        cursor = end
+    return out
+
+
 def test_skipping_empty_chunks_gives_the_numbers_of_walking_every_one(engine: Engine) -> None:
     # 40 days and a few hours before the rest, so the grid is not aligned to midnight.
     _with_old_span(engine, T0 - 40 * DAY - 5 * HOUR - dt.timedelta(minutes=17))
@@ -94,11 +104,7 @@ def test_skipping_empty_chunks_gives_the_numbers_of_walking_every_one(engine: En
             c.execute(sa.delete(table))
     every = job._chunks_with_data
     try:
-        job._chunks_with_data = lambda conn, start, stop, chunk: [  # type: ignore[assignment]
-            (start + i * chunk, min(start + (i + 1) * chunk, stop))
-            for i in range(int((stop - start) / chunk) + 1)
-            if start + i * chunk < stop
-        ]
+        job._chunks_with_data = _every_chunk  # type: ignore[assignment]
         full = run_analytics(engine, SETTINGS, now=T0 + 2 * HOUR, full=True)
     finally:
         job._chunks_with_data = every  # type: ignore[assignment]
@@ -147,3 +153,25 @@ def test_a_run_stopped_midway_resumes_after_its_last_committed_chunk(engine: Eng
             c.execute(sa.delete(table))
     run_analytics(engine, SETTINGS, now=now, chunk=small)
     assert snapshot(engine) == resumed_rows
+
+
+def test_rederiving_from_any_since_gives_the_numbers_of_a_full_run(engine: Engine) -> None:
+    """Issue 16 item 9: a non-midnight --since changed per-request energy by up to 1.6 J."""
+    add_device(engine)
+    # 30 hours from 10:00 across midnight: a 2-minute request every 7 minutes, with every
+    # third one overlapping the next, so chunk edges cut through running requests.
+    reqs, busy = [], []
+    for k in range(250):
+        start = 420.0 * k
+        end = start + (500.0 if k % 3 == 0 else 120.0)
+        reqs.append(Req(k + 1, start, 1.5, end, 800 + k, 200 + k))
+        busy.append((start, end))
+    add_samples(engine, "gpu-a", busy, seconds=30 * 3600, step_s=5.0)
+    add_requests(engine, reqs)
+    now = T0 + 31 * HOUR
+    run_analytics(engine, SETTINGS, now=now, full=True)
+    full = snapshot(engine)
+    for since in (T0 + 14 * HOUR + dt.timedelta(minutes=37), T0 + 3 * HOUR):
+        result = run_analytics(engine, SETTINGS, now=now, since=since)
+        assert result.window_start == job.floor_day(since)
+        assert snapshot(engine) == full, since

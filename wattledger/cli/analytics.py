@@ -30,7 +30,10 @@ def run(
     ctx: typer.Context,
     since: Annotated[
         str | None,
-        typer.Option(help="Re-derive from this UTC date/time instead of the watermark."),
+        typer.Option(
+            help="Re-derive from this UTC date/time instead of the watermark (from the "
+            "midnight before it, so the numbers equal a full run's)."
+        ),
     ] = None,
     until: Annotated[
         str | None, typer.Option(help="Derive up to this UTC date/time (default: now).")
