@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wattledger.models.base import Base, time_index, utcnow
+from wattledger.models.pricing import ALL_TENANTS
 
 
 class Recommendation(Base):
@@ -31,7 +32,9 @@ class Recommendation(Base):
     )
 
     recommendation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(100), default="default")
+    tenant: Mapped[str] = mapped_column(String(100), default=ALL_TENANTS)
+    """``*`` for a recommendation over the whole fleet (never a tenant name: API keys and
+    dashboard users cannot be bound to it); a tenant's own otherwise."""
     kind: Mapped[str] = mapped_column(String(30))
     workload: Mapped[str] = mapped_column(String(100))
     from_route: Mapped[str] = mapped_column(String(400))

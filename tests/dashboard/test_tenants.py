@@ -98,7 +98,8 @@ def test_a_bound_dashboard_never_shows_another_tenants_numbers(
 
 
 def test_fleet_wide_data_is_hidden_from_a_bound_dashboard(demo: Path, monkeypatch) -> None:
-    # Devices, recommendations and report runs of the demo belong to no tenant ("default").
+    # Recommendations of the demo are fleet-wide ("*"); its devices and report runs belong to
+    # the demo's tenant "default", not to globex.
     assert scalar(demo, "SELECT count(*) FROM devices WHERE tenant = 'globex'") == 0
     assert scalar(demo, "SELECT count(*) FROM recommendations") > 0
     monkeypatch.setenv("WATTLEDGER_DASHBOARD__TENANT", "globex")
@@ -110,6 +111,18 @@ def test_fleet_wide_data_is_hidden_from_a_bound_dashboard(demo: Path, monkeypatc
     assert any("computed over the whole fleet are not" in b for b in htmls(at.main))
     at = _run("reports", at)
     assert "No weekly report has been sent yet" in at.info[0].value
+
+
+def test_a_dashboard_bound_to_the_tenant_named_default_sees_no_fleet_wide_card(
+    demo: Path, monkeypatch
+) -> None:
+    """Issue 16 item 4: ``default`` was also the fleet-wide marker, so a user bound to it saw
+    every fleet-wide recommendation. The marker is ``*`` now, which no tenant can be named."""
+    assert scalar(demo, "SELECT count(*) FROM recommendations WHERE tenant = '*'") > 0
+    assert scalar(demo, "SELECT count(*) FROM recommendations WHERE tenant = 'default'") == 0
+    monkeypatch.setenv("WATTLEDGER_DASHBOARD__TENANT", "default")
+    at = _run("recommendations")
+    assert "No recommendations with these statuses" in at.info[0].value
 
 
 def test_users_are_bound_to_their_tenant(demo: Path, monkeypatch) -> None:
