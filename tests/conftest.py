@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +20,57 @@ from sqlalchemy.engine import make_url
 PG_URL = os.environ.get(
     "WATTLEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+#: Secrets the suite's runs use (every API key it creates, the passwords its tests set): no
+#: captured log line, output or error of any test may carry one (issue 16: a password in a URL
+#: query was printed in banners and errors). ``remember_secret`` adds to it.
+SECRETS: set[str] = set()
+# pytest imports this file as ``conftest``; tests import it as ``tests.conftest``. One module
+# for both, so every test's secrets land in the set the report hook reads.
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
+
+
+def remember_secret(value: str) -> str:
+    """Add ``value`` to the secrets no test's logs or errors may show; returns it."""
+    if len(value) >= 8:
+        SECRETS.add(value)
+    return value
+
+
+def _remember_created_keys() -> None:
+    from wattledger.ingest import auth
+
+    create_key = auth.create_key
+
+    def remembering(*args, **kwargs):  # type: ignore[no-untyped-def]
+        new = create_key(*args, **kwargs)
+        remember_secret(new.key)
+        return new
+
+    auth.create_key = remembering  # before any test module imports it by name
+
+
+_remember_created_keys()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Fail a test whose captured logs, output or error report carry a secret it used."""
+    outcome = yield
+    report = outcome.get_result()
+    if not SECRETS:
+        return
+    texts = [content for _, content in report.sections]
+    if report.longrepr is not None:
+        texts.append(str(report.longrepr))
+    leaked = sorted({s for s in SECRETS for t in texts if s in t})
+    if leaked:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{len(leaked)} secret(s) this suite used appear in the captured log, output or "
+            f"error of {item.nodeid} (starting {', '.join(repr(s[:6]) for s in leaked)}): "
+            "logs and errors must redact them (wattledger.redact)"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ from tests.dashboard.conftest import (
     open_filters,
     scalar,
     shown_table,
+    snapshot_engine,
     table_of,
 )
 from wattledger.analytics.queries import dashboard as queries
@@ -120,9 +121,20 @@ def test_a_dashboard_bound_to_the_tenant_named_default_sees_no_fleet_wide_card(
     every fleet-wide recommendation. The marker is ``*`` now, which no tenant can be named."""
     assert scalar(demo, "SELECT count(*) FROM recommendations WHERE tenant = '*'") > 0
     assert scalar(demo, "SELECT count(*) FROM recommendations WHERE tenant = 'default'") == 0
+    # What a dashboard bound to ``default`` asks for: the recommendations of that tenant.
+    engine = snapshot_engine(demo)
+    try:
+        with engine.connect() as conn:
+            mine = conn.execute(queries.recommendations(tenants=("default",))).all()
+            fleet = conn.execute(queries.recommendations()).all()
+    finally:
+        engine.dispose()
+    assert fleet and not mine
     monkeypatch.setenv("WATTLEDGER_DASHBOARD__TENANT", "default")
     at = _run("recommendations")
-    assert "No recommendations with these statuses" in at.info[0].value
+    assert not at.exception
+    shown = _everything_shown(at)
+    assert not any(r.recommendation_id in shown or r.explanation in shown for r in fleet)
 
 
 def test_users_are_bound_to_their_tenant(demo: Path, monkeypatch) -> None:

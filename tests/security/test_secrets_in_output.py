@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, remember_secret
 from tests.pipeline.support import free_port
 from tests.reports import dataset
 from tests.reports.conftest import CERT, SMTP_PASSWORD, SMTP_USER, Fleet, SmtpServer
@@ -25,7 +25,8 @@ from tests.security.cli_support import run_cli
 from wattledger.dashboard.passwords import hash_password
 from wattledger.models import make_engine
 
-PW = "Pw-S3cret-db-5150"
+PW = remember_secret("Pw-S3cret-db-5150")
+remember_secret(SMTP_PASSWORD)
 
 
 def pg(password: str = PW, **parts: object) -> str:
@@ -187,3 +188,38 @@ def test_connection_error_detail_never_carries_the_password() -> None:
     err = sa.exc.OperationalError("connect", {}, Orig(f"bad option password={PW} ({url})"))
     shown = str(explain_connection_error(url, err))
     assert PW not in shown and "Cannot connect to PostgreSQL" in shown
+
+
+def test_a_test_whose_logs_carry_a_secret_fails(tmp_path) -> None:
+    """The suite-wide check (tests/conftest.py): a secret a test used, in its captured log,
+    fails that test, however the test itself ends."""
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    probe = Path(__file__).with_name(f"test_zz_leak_probe_{uuid.uuid4().hex[:8]}.py")
+    probe.write_text(
+        "import logging\n"
+        "from tests.conftest import remember_secret\n\n"
+        "def test_leaks():\n"
+        "    secret = remember_secret('probe-Secret-7f3a9c')\n"
+        "    logging.getLogger('wattledger.probe').warning('connecting with %s', secret)\n\n"
+        "def test_keeps_quiet():\n"
+        "    remember_secret('probe-Secret-other1')\n"
+        "    logging.getLogger('wattledger.probe').warning('connecting with ***')\n"
+    )
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", str(probe), "-q", "-p", "no:cacheprovider"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).parents[2],
+        )
+    finally:
+        probe.unlink()
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "1 failed, 1 passed" in run.stdout
+    assert "secret(s) this suite used appear in the captured log" in run.stdout
+    assert "probe-Secret-7f3a9c" not in run.stdout.split("short test summary")[-1]
