@@ -241,7 +241,7 @@ def build_app(service: IngestService) -> Starlette:
 
     def _spool(record: SpoolRecord) -> Ticket:
         try:
-            return service.spool.append(record)
+            return service.spool_append(record)
         except OSError as e:
             logger.error(
                 "cannot write the spool %s: %s; answering 503 until it can. Free space on "

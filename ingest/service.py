@@ -29,6 +29,7 @@ from wattledger.ingest.otlp import _fast_traces
 from wattledger.ingest.otlp import metrics as otlp_metrics
 from wattledger.ingest.otlp import traces as otlp_traces
 from wattledger.ingest.otlp.values import DecodeError
+from wattledger.ingest.privacy import private_record
 from wattledger.ingest.spool import Spool, SpoolRecord, Ticket
 from wattledger.ingest.telemetry import IngestStats
 from wattledger.ingest.writer import Batch, Writer
@@ -101,7 +102,9 @@ class IngestService:
         self.engine = engine
         self.stats = IngestStats()
         directory = spool_dir or self.config.spool_dir or default_spool_dir(settings)
-        self.spool = Spool(Path(directory), self.config.spool_segment_bytes)
+        self.spool = Spool(
+            Path(directory), self.config.spool_segment_bytes, self.config.spool_retention_s
+        )
         self.verifier = KeyVerifier(engine, self.config.auth_cache_ttl_s)
         self.writer = Writer(engine, self.spool, self.config, self.stats)
         self.decoder = DecodeQueue(self.process_many, self.config.decode_threads)
@@ -202,9 +205,22 @@ class IngestService:
             if ms.samples.num_rows or ms.devices.num_rows:
                 out.batch = Batch(None, samples=ms.samples, devices=ms.devices)
         if spool and out.batch is not None:
-            out.batch.ticket = self.spool.append(record)
+            out.batch.ticket = self.spool_append(record, raw)
         self._count(record.signal, out)
         return out
+
+    def spool_append(self, record: SpoolRecord, raw: bytes | None = None) -> Ticket:
+        """Spool ``record`` durably, without message content unless the operator opted in
+        (``spool_content``); ``raw`` is its decompressed body when at hand. Blocking.
+
+        Raises:
+            OSError: the spool could not be written (503).
+        """
+        if not self.config.spool_content:
+            if raw is None:
+                raw = decompress(record.body, record.encoding, self.config.max_body_bytes)
+            record = private_record(record, raw)
+        return self.spool.append(record)
 
     def process_many(self, records: list[SpoolRecord]) -> list[Outcome | Exception]:
         """:meth:`process` (without spooling) for several bodies, each protobuf trace body of a

@@ -20,6 +20,12 @@ class IngestSettings(BaseModel):
         spool_dir: Directory of the write-ahead spool (default ``<data_dir>/spool/ingest``).
             A 2xx answer means the batch is fsynced here or committed to the warehouse.
         spool_segment_bytes: Size at which a spool segment file is closed and a new one begun.
+        spool_retention_s: Seconds a spool segment stays on disk once every body in it is in
+            the warehouse (bodies may hold message content): 0, the default, deletes it at
+            once.
+        spool_content: Spool trace bodies as received, message content included. Off by
+            default: span attributes the mapping does not read and all event attributes are
+            dropped before a body reaches disk (the warehouse never stores content either).
         batch_max_rows: Most rows the writer puts in one warehouse transaction (default: one
             DuckDB row group, which DuckDB writes straight into the file).
         flush_interval_s: Longest an accepted row waits for its batch to fill before it is
@@ -50,6 +56,8 @@ class IngestSettings(BaseModel):
     insecure_no_auth: bool = False
     spool_dir: Path | None = None
     spool_segment_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)
+    spool_retention_s: float = Field(default=0.0, ge=0, le=30 * 86_400)
+    spool_content: bool = False
     batch_max_rows: int = Field(default=122_880, gt=0)
     flush_interval_s: float = Field(default=1.0, ge=0)
     max_queue_rows: int = Field(default=250_000, gt=0)

@@ -27,6 +27,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,8 +40,6 @@ logger = logging.getLogger(__name__)
 _MAGIC = b"WLS1"
 _HEAD = struct.Struct("<4sIII")
 _SUFFIX = ".seg"
-#: An active segment whose records are all released is rotated (and deleted) past this size.
-_ROTATE_RELEASED_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,8 @@ class _Segment:
     released: int = 0
     size: int = 0
     fd: int | None = None
+    done_at: float | None = None
+    """When every record in it was released (monotonic seconds)."""
 
 
 class SpoolLocked(WattledgerError):
@@ -138,9 +139,14 @@ def read_segment(path: Path) -> list[SpoolRecord]:
 class Spool:
     """Append-only, fsynced segment files in one directory, owned by one process."""
 
-    def __init__(self, directory: Path, segment_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self, directory: Path, segment_bytes: int = 8 * 1024 * 1024, retention_s: float = 0.0
+    ) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
+        #: Seconds a segment whose records are all in the warehouse stays on disk (bodies can
+        #: hold message content): 0 deletes it at once, rotating the active segment.
+        self.retention_s = retention_s
         self._lock = threading.Lock()  # segment state and writes
         self._sync_lock = threading.Lock()  # one fsync at a time
         self._segments: dict[int, _Segment] = {}
@@ -224,6 +230,7 @@ class Spool:
                 raise
             seg.size += len(data)
             seg.records += 1
+            seg.done_at = None
             self._written += 1
             mine = self._written
             if seg.size >= self.segment_bytes:
@@ -255,13 +262,17 @@ class Spool:
                 seg = self._segments.get(t.segment)
                 if seg is not None:
                     seg.released += 1
+            now = time.monotonic()
             for seg in list(self._segments.values()):
                 if seg.released < seg.records or seg.records == 0:
                     continue
+                if seg.done_at is None:
+                    seg.done_at = now
+                if now - seg.done_at < self.retention_s:
+                    continue  # kept for the configured retention
                 if seg is self._active:
-                    if seg.size < _ROTATE_RELEASED_BYTES:
-                        continue  # small: replaying it after a crash costs little
-                    # Start afresh so a restart does not replay many rows already stored.
+                    # Start afresh: the bodies already stored leave the disk now, and a
+                    # restart does not replay them.
                     self._close_active()
                     self._start_segment(seg.number + 1)
                 self._delete(seg)

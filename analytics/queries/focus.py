@@ -11,10 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattledger.models import RollupDaily
+from wattledger.models import ALL_TENANTS, RollupDaily
 
-#: Export every tenant.
-ALL_TENANTS = "*"
 CHARGE_KEY = ("tenant", "provider", "hardware_model", "llm_model", "quantization")
 
 

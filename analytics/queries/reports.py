@@ -14,10 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattledger.models import Recommendation, RollupDaily
-
-#: Report over every tenant.
-ALL_TENANTS = "*"
+from wattledger.models import ALL_TENANTS, Recommendation, RollupDaily
 
 #: Dimensions a cost driver can be ranked by; ``route`` is provider × hardware × model × quant.
 DRIVER_DIMENSIONS: dict[str, tuple[str, ...]] = {

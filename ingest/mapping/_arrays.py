@@ -115,6 +115,11 @@ def _as_arrow(values: ColumnInput) -> pa.Array | None:
         return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if isinstance(values, pa.Array):
         return values
+    kinds = {type(v) for v in values if v is not None}
+    if bool in kinds and len(kinds) > 1:
+        # Arrow turns a bool after a float into 0.0/1.0 (a bool after an int is an error):
+        # typed per value instead, so ``False`` is "not a number" whatever precedes it.
+        return None
     try:
         return pa.array(values, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):

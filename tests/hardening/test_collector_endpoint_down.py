@@ -37,7 +37,7 @@ def test_collector_survives_a_down_endpoint_and_delivers_once(tmp_path: Path) ->
     port = free_port()  # nothing listens here yet
     env = subprocess_env(
         tmp_path,
-        WATTLEDGER_COLLECTOR__MAX_BUFFERED_SAMPLES="5",
+        WATTLEDGER_COLLECTOR__MAX_BUFFERED_SAMPLES="10",
         WATTLEDGER_COLLECTOR__MAX_BACKOFF_S="1",
         WATTLEDGER_COLLECTOR__EXPORT_TIMEOUT_S="2",
     )
@@ -64,7 +64,10 @@ def test_collector_survives_a_down_endpoint_and_delivers_once(tmp_path: Path) ->
         )
         try:
             _wait_for(collector_log, "Cannot export to")
-            time.sleep(3)  # ~15 cycles sampled while down: more than the buffer keeps
+            # ~20 cycles sampled while down: more than the buffer keeps. The buffer holds 2 s of
+            # cycles and the collector retries within 1 s (max backoff) of ingest being ready,
+            # so what it delivers still reaches back to before ingest came up.
+            time.sleep(4)
             assert collector.poll() is None, collector_log.read_text()[-2000:]
             with wattledger_server(
                 url, ["ingest", "serve", "--insecure-no-auth"], port, env, tmp_path / "in.log"

@@ -282,3 +282,14 @@ def test_merge_devices_prefers_known_values():
     (merged,) = merge_devices([d1, d2]).to_pylist()
     assert (merged["vendor"], merged["hardware_model"]) == ("amd", "MI300X")
     assert (merged["last_seen_at"] - merged["first_seen_at"]).total_seconds() == 1.0
+
+
+def test_a_bool_after_a_float_is_not_a_number() -> None:
+    """Found by test_bodies_decoded_together_give_each_body_its_own_result: Arrow turned
+    ``[nan, False]`` into ``[nan, 0.0]``, so one decoder stored ``False`` as a quality score of
+    0 while the other rejected it."""
+    from wattledger.ingest.mapping._arrays import float_column
+
+    values, bad = float_column([None, float("nan"), False, 0.5])
+    assert bad.tolist() == [False, False, True, False]
+    assert values.to_pylist() == [None, None, None, 0.5]

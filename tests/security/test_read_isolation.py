@@ -19,7 +19,7 @@ from tests.reports import dataset
 from tests.reports.conftest import Fleet
 from tests.security.cli_support import run_cli
 from wattledger.ingest.auth import create_key
-from wattledger.models import make_engine
+from wattledger.models import ALL_TENANTS, make_engine
 
 WEEK = dataset.WEEK.iso
 FROM, TO = "2026-11-09", "2026-11-23"
@@ -99,8 +99,9 @@ def test_recommendations_are_fleet_wide_and_say_so(
             ).all()
     finally:
         engine.dispose()
-    # acme's OpenAI traffic → beta's Groq route: derived from both tenants, stamped the fleet's.
-    assert [tuple(x) for x in recs] == [("default", "openai/hosted/m", "groq/hosted/m")]
+    # acme's OpenAI traffic → beta's Groq route: derived from both tenants, stamped the fleet's
+    # marker, which no tenant can be named (docs/security.md).
+    assert [tuple(x) for x in recs] == [(ALL_TENANTS, "openai/hosted/m", "groq/hosted/m")]
     r = run_cli(capsys, fleet.url, "recommend", "--tenant", "acme")
     assert r.returncode == 2  # no such option: nothing pretends to be tenant-scoped
 
