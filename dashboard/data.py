@@ -204,6 +204,12 @@ def device_summary(f: RollupFilter) -> pd.DataFrame:
     return _frame("device_summary", f.start, f.end, f.tenants, f.hardware)
 
 
+def quarantined_requests(f: RollupFilter) -> int:
+    """Requests in the filtered period (and tenants) that analytics quarantined."""
+    f = scoped(f)
+    return int(_frame("quarantined_requests", f.start, f.end, f.tenants).iloc[0, 0])
+
+
 def report_runs() -> pd.DataFrame:
     """Past weekly report runs."""
     return _frame("report_runs")

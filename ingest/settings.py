@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from wattledger.ingest.connections import ConnectionLimits
 
 
 class IngestSettings(BaseModel):
@@ -46,6 +50,17 @@ class IngestSettings(BaseModel):
         provider_hosts: Extra ``host suffix = provider`` pairs, checked before the built-in
             table, for OpenAI-compatible endpoints (e.g. ``"llm.internal.example" = "vllm"``).
         stats_log_interval_s: Seconds between the counter summaries written to the log; 0 off.
+        header_timeout_s: Seconds a connection has to send a request's headers (from opening,
+            or from a later request's first byte); past it, 408 and the connection is closed.
+        body_idle_timeout_s: Longest pause, seconds, in a request body; past it, 408 and close.
+        body_timeout_s: Longest a whole request body may take to arrive, seconds.
+        keep_alive_timeout_s: Seconds an idle kept-alive connection stays open.
+        max_connections: Connections open at once; past it a new connection gets 503 with
+            ``Retry-After`` and is closed. Lowered at start to the process's open-file limit
+            less 64, with a warning.
+        max_inflight_body_bytes: Bytes of request bodies received or decoded at once (each
+            counts its ``Content-Length``; a chunked body counts ``max_body_bytes``); a request
+            that would exceed it gets 503 with ``Retry-After`` before its body is read.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -67,3 +82,34 @@ class IngestSettings(BaseModel):
     decode_threads: int = Field(default=1, ge=1, le=64)
     provider_hosts: dict[str, str] = Field(default_factory=dict)
     stats_log_interval_s: float = Field(default=60.0, ge=0)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    body_idle_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    body_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=3600)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    max_inflight_body_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+
+    @model_validator(mode="after")
+    def _budget_fits_a_body(self) -> IngestSettings:
+        if self.max_inflight_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_inflight_body_bytes ({self.max_inflight_body_bytes}) is below "
+                f"max_body_bytes ({self.max_body_bytes}): no body of the largest accepted size "
+                "could ever be received; raise max_inflight_body_bytes"
+            )
+        return self
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The limits :mod:`wattledger.ingest.connections` holds each connection to."""
+        from wattledger.ingest.connections import ConnectionLimits
+
+        return ConnectionLimits(
+            header_timeout_s=self.header_timeout_s,
+            body_idle_timeout_s=self.body_idle_timeout_s,
+            body_timeout_s=self.body_timeout_s,
+            keep_alive_timeout_s=self.keep_alive_timeout_s,
+            max_connections=self.max_connections,
+            max_inflight_body_bytes=self.max_inflight_body_bytes,
+            max_body_bytes=self.max_body_bytes,
+            retry_after_s=self.retry_after_s,
+        )

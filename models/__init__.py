@@ -6,7 +6,7 @@ Every table lives in one module by concern; import them from here::
 """
 
 from wattledger.models.base import Base, Money, PricePerMTok, UTCDateTime, utcnow
-from wattledger.models.costs import RequestCost
+from wattledger.models.costs import QuarantineHourly, RequestCost
 from wattledger.models.devices import ENERGY_METHODS, Device, PowerSample
 from wattledger.models.energy import DeviceEnergyHourly
 from wattledger.models.engine import (
@@ -37,6 +37,7 @@ __all__ = [
     "PowerSample",
     "Price",
     "PricePerMTok",
+    "QuarantineHourly",
     "Recommendation",
     "ReportRun",
     "RequestCost",

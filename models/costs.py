@@ -54,3 +54,22 @@ class RequestCost(Base):
     co2e_g: Mapped[float | None]
     """Grams CO2-equivalent from energy × PUE × grid intensity."""
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QuarantineHourly(Base):
+    """Requests analytics could not cost, per tenant, UTC hour (of their start) and reason.
+
+    ``tokens_out_of_bounds``: a token count outside the ingest bounds (``models/bounds.py``),
+    stored before ingest checked them. Such a request has no ``request_costs`` row, so it is
+    in no cost or energy figure; this table is how ``analytics run``, ``doctor`` and the Fleet
+    page can say so.
+    """
+
+    __tablename__ = "quarantine_hourly"
+    __table_args__ = (time_index("bucket_start"),)
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    bucket_start: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40), primary_key=True)
+    requests: Mapped[int]
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

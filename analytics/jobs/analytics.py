@@ -23,6 +23,7 @@ from wattledger.analytics.queries.costs import (
     EFFECTIVE_PRICES,
     EFFECTIVE_RATES,
     EFFECTIVE_TARIFFS,
+    QUARANTINE_TOKENS,
     STAGE,
     TEMP_TABLES,
     request_cost_rows,
@@ -35,12 +36,14 @@ from wattledger.analytics.rates import (
     effective_tariffs,
 )
 from wattledger.analytics.settings import AnalyticsSettings
+from wattledger.analytics.sqlfuncs import trunc
 from wattledger.models import (
     DeviceEnergyHourly,
     EnergyTariff,
     HardwareRate,
     InferenceRequest,
     PowerSample,
+    QuarantineHourly,
     RequestCost,
     RollupDaily,
     RollupHourly,
@@ -288,7 +291,7 @@ def _attribute_chunk(
             if rows:
                 conn.execute(sa.insert(table), rows)
         select = request_cost_rows()
-        result.quarantined_requests += _count_quarantined(conn)
+        result.quarantined_requests += _quarantine(conn, start, end)
         conn.execute(
             sa.insert(RequestCost).from_select([c.name for c in select.selected_columns], select)
         )
@@ -298,12 +301,26 @@ def _attribute_chunk(
     result.device_hours += insert_arrow(conn, DeviceEnergyHourly.__table__, window.device_hours)
 
 
-def _count_quarantined(conn: Connection) -> int:
-    """Staged requests that cannot be costed (see ``within_bounds``)."""
+def _quarantine(conn: Connection, start: dt.datetime, end: dt.datetime) -> int:
+    """Record the staged requests that cannot be costed (see ``within_bounds``) per tenant and
+    hour in ``quarantine_hourly``, replacing the chunk's earlier rows; how many there are."""
+    q = QuarantineHourly
+    conn.execute(sa.delete(q).where(q.bucket_start >= floor_hour(start), q.bucket_start < end))
     r = InferenceRequest
     joined = STAGE.join(r, sa.and_(r.trace_id == STAGE.c.trace_id, r.span_id == STAGE.c.span_id))
-    count = sa.select(sa.func.count()).select_from(joined).where(~within_bounds())
-    return int(conn.execute(count).scalar() or 0)
+    bucket = trunc("hour", r.start_ts)
+    rows = sa.select(
+        r.tenant,
+        bucket.label("bucket_start"),
+        sa.literal(QUARANTINE_TOKENS, sa.String).label("reason"),
+        sa.cast(sa.func.count(), sa.BigInteger).label("requests"),
+        sa.literal(dt.datetime.now(dt.UTC), sa.DateTime(timezone=True)).label("computed_at"),
+    )
+    rows = rows.select_from(joined).where(~within_bounds()).group_by(r.tenant, bucket)
+    names = ["tenant", "bucket_start", "reason", "requests", "computed_at"]
+    conn.execute(sa.insert(q).from_select(names, rows))
+    total = sa.select(sa.func.sum(q.requests)).where(q.bucket_start >= start, q.bucket_start < end)
+    return int(conn.execute(total).scalar() or 0)
 
 
 def _rollup(

@@ -175,6 +175,10 @@ def request_cost_rows() -> sa.Select[tuple]:
     )
 
 
+#: ``quarantine_hourly.reason`` of a request whose token counts are outside the ingest bounds.
+QUARANTINE_TOKENS = "tokens_out_of_bounds"
+
+
 def within_bounds() -> sa.ColumnElement[bool]:
     """Requests whose numbers can be costed: those outside the ingest bounds (stored before
     ingest checked them) are quarantined instead, so one cannot overflow the cost columns

@@ -17,6 +17,7 @@ from wattledger.models import (
     Device,
     DeviceEnergyHourly,
     Money,
+    QuarantineHourly,
     Recommendation,
     ReportRun,
     RollupDaily,
@@ -344,3 +345,15 @@ def report_runs() -> sa.Select[tuple]:
     """Weekly report runs, newest week first."""
     r = ReportRun
     return sa.select(*r.__table__.columns).order_by(r.iso_week.desc(), r.created_at.desc())
+
+
+def quarantined_requests(
+    start: dt.datetime, end: dt.datetime, tenants: tuple[str, ...] = ()
+) -> sa.Select[tuple]:
+    """Requests in the period that analytics quarantined (token counts outside the ingest
+    bounds, stored before ingest checked them): they are in no cost or energy figure."""
+    q = QuarantineHourly
+    select = sa.select(
+        sa.cast(sa.func.coalesce(sa.func.sum(q.requests), 0), sa.BigInteger).label("requests")
+    ).where(q.bucket_start >= start, q.bucket_start < end)
+    return select.where(q.tenant.in_(tenants)) if tenants else select

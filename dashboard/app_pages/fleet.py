@@ -46,6 +46,14 @@ def render() -> None:
             else ""
         )
     )
+    quarantined = data.quarantined_requests(f)
+    if quarantined:
+        st.warning(
+            f"{quarantined:,} requests in this period are quarantined: their token counts lie "
+            "outside the bounds ingest accepts (docs/security.md), so they carry no cost or "
+            "energy here. `wattledger analytics run` and `wattledger doctor` count them too.",
+            icon=":material/report:",
+        )
     summary = data.device_summary(f)
     if summary.empty:
         st.info(

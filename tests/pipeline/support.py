@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -34,15 +35,28 @@ def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def wattledger_server(
-    url: str, args: list[str], port: int, env: dict[str, str], log_path: Path
+    url: str,
+    args: list[str],
+    port: int,
+    env: dict[str, str],
+    log_path: Path,
+    open_files: int | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``wattledger --database-url URL <args> --port PORT``, ready on /readyz; SIGTERM at exit."""
+    """``wattledger --database-url URL <args> --port PORT``, ready on /readyz; SIGTERM at exit.
+
+    ``open_files`` sets the server's descriptor limit (``ulimit -n``)."""
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "wattledger", "--database-url", url, *args, "--port", str(port)],
             env=env,
             stdout=log,
             stderr=log,
+            preexec_fn=limit if open_files is not None else None,
         )
         try:
             deadline = time.monotonic() + 60

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from wattledger.cli._common import emit_json, err_console, json_option, state
 from wattledger.collectors.settings import CollectorSettings
-from wattledger.errors import ConfigError
+from wattledger.errors import ConfigError, WattledgerError
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +199,9 @@ def doctor(
         endpoint = {"url": settings.endpoint, "reachable": True, "healthz_status": code}
     except httpx.HTTPError as e:
         endpoint = {"url": settings.endpoint, "reachable": False, "error": str(e)}
+    warehouse = _warehouse(state(ctx).settings().url)
     if as_json:
-        emit_json({"sources": found + missing, "endpoint": endpoint})
+        emit_json({"sources": found + missing, "endpoint": endpoint, "warehouse": warehouse})
         return
     for f in found:
         devices = ", ".join(f"{d['id']} ({d['model']})" for d in f["devices"]) or "no devices yet"
@@ -211,6 +212,50 @@ def doctor(
             typer.echo(f"              fix: {m['fix']}")
     reach = "reachable" if endpoint["reachable"] else f"NOT reachable ({endpoint.get('error')})"
     typer.echo(f"[endpoint]    {settings.endpoint}: {reach}")
+    if not warehouse["checked"]:
+        typer.echo(f"[warehouse]   {warehouse['url']}: not checked ({warehouse['error']})")
+    elif warehouse["quarantined_requests"]:
+        typer.echo(
+            f"[warehouse]   {warehouse['url']}: {warehouse['quarantined_requests']:,} requests "
+            "quarantined (token counts outside the ingest bounds, docs/security.md): they carry "
+            "no cost or energy"
+        )
+    else:
+        typer.echo(
+            f"[warehouse]   {warehouse['url']}: no quarantined requests (as of the last "
+            "`wattledger analytics run`)"
+        )
+
+
+def _warehouse(url: str) -> dict[str, object]:
+    """Requests the last analytics runs quarantined, read-only; a warehouse that cannot be read
+    (not there yet, not migrated, locked by a running DuckDB ingest) is reported, not an error."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from wattledger.models import QuarantineHourly, make_engine, redact
+
+    shown = redact(url)
+    try:
+        engine = make_engine(url, read_only=True)
+    except (WattledgerError, SQLAlchemyError, OSError) as e:
+        return {"url": shown, "checked": False, "error": _first_line(e, url)}
+    try:
+        with engine.connect() as conn:
+            count = sa.select(sa.func.sum(QuarantineHourly.requests))
+            n = int(conn.execute(count).scalar() or 0)
+    except (WattledgerError, SQLAlchemyError, OSError) as e:
+        return {"url": shown, "checked": False, "error": _first_line(e, url)}
+    finally:
+        engine.dispose()
+    return {"url": shown, "checked": True, "quarantined_requests": n}
+
+
+def _first_line(e: BaseException, url: str) -> str:
+    from wattledger.redact import scrub
+
+    text = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return scrub(text[0] if text else type(e).__name__, url)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from wattledger.cli._common import CONTEXT_SETTINGS, emit_json, err_console, jso
 from wattledger.config import Settings
 from wattledger.errors import DatabaseError, WattledgerError
 from wattledger.models import redact
+
+if TYPE_CHECKING:
+    from wattledger.ingest.connections import ConnectionLimits
 
 ingest_app = typer.Typer(
     help="Receive OpenTelemetry spans and power metrics (OTLP/HTTP) into the warehouse.",
@@ -149,14 +152,18 @@ def serve(
     # similar problem is a one-line error with a hint, not a traceback from the ASGI server.
     service.start()
     try:
-        run_asgi(service.app, cfg.host, cfg.port)
+        run_asgi(service.app, cfg.host, cfg.port, cfg.connection_limits())
     finally:
         service.stop()
         engine.dispose()
 
 
-def run_asgi(app: object, host: str, port: int) -> None:
-    """Serve an ASGI app with uvicorn until interrupted; uvicorn logs go where ours go."""
+def run_asgi(app: object, host: str, port: int, limits: ConnectionLimits | None = None) -> None:
+    """Serve an ASGI app with uvicorn until interrupted; uvicorn logs go where ours go.
+
+    With ``limits``, every connection is held to its read timeouts, connection cap and body
+    budget (:mod:`wattledger.ingest.connections`).
+    """
     import uvicorn
 
     uvicorn_logger = logging.getLogger("uvicorn")
@@ -171,6 +178,12 @@ def run_asgi(app: object, host: str, port: int) -> None:
         lifespan="on",
         server_header=False,
     )
+    if limits is not None:
+        from wattledger.ingest.connections import protocol_class
+
+        config.http = protocol_class(limits)
+        config.timeout_keep_alive = limits.keep_alive_timeout_s
+        config.backlog = limits.accept_backlog()
     # uvicorn shuts down gracefully on SIGTERM and then raises the signal again, which with the
     # default handler kills the process before the caller's ``finally`` writes queued rows and
     # closes the spool. Turn that second SIGTERM into a clean exit so the ``finally`` runs.

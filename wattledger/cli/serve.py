@@ -107,7 +107,7 @@ def serve(
             highlight=False,
         )
         service.start()  # a held spool or similar is a one-line error, not an ASGI traceback
-        run_asgi(service.app, cfg.host, cfg.port)
+        run_asgi(service.app, cfg.host, cfg.port, cfg.connection_limits())
     finally:
         if leader is not None:
             leader.stop()
