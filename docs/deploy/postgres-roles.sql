@@ -14,4 +14,4 @@ CREATE ROLE :"dashboard_role" LOGIN;
 GRANT CONNECT ON DATABASE :"database" TO :"dashboard_role";
 GRANT USAGE ON SCHEMA public TO :"dashboard_role";
 GRANT SELECT ON rollup_hourly, rollup_daily, device_energy_hourly, recommendations, report_runs,
-    devices, prices, watermarks TO :"dashboard_role";
+    devices, prices, watermarks, quarantine_hourly TO :"dashboard_role";

@@ -135,6 +135,7 @@ QUERIES = {
     "device_hours": (F.start, F.end),
     "device_summary": (F.start, F.end),
     "report_runs": (),
+    "quarantined_requests": (F.start, F.end),
 }
 
 
