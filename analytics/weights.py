@@ -3,7 +3,8 @@
 Splitting a device's energy among concurrent requests needs the relative work of an input
 (prefill) token and an output (decode) token. For hardware and models in the simulator's
 catalog the roofline gives it (:meth:`PerfModel.decode_weight`: a decode token's FLOPs plus
-reading its KV cache, relative to a prefill token's FLOPs). Otherwise the configured defaults
+reading its KV cache, relative to a prefill token's FLOPs); the device's reported name is
+resolved to the catalog by :func:`wattledger.hardware.resolve`. Otherwise the configured defaults
 apply. Explicit per-route overrides (``[analytics.token_weights]``) win over both.
 """
 
@@ -36,9 +37,10 @@ def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-
     from wattledger.collectors.simulate.catalog import load_catalog
     from wattledger.collectors.simulate.perf import PerfModel
     from wattledger.errors import ConfigError
+    from wattledger.hardware import catalog_key as hardware_key
 
     catalog = load_catalog()
-    hw = catalog_key(catalog.devices, hardware)
+    hw = hardware_key(hardware)  # NVML, AMD SMI and DCGM names as well as catalog keys
     model = catalog_key(catalog.models, llm_model)
     if hw is None or model is None:
         return None

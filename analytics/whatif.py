@@ -75,8 +75,10 @@ def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-
 
     def pick(name: str, table: dict, kind: str) -> str:  # type: ignore[type-arg]
         from wattledger.analytics.weights import catalog_key
+        from wattledger.hardware import catalog_key as hardware_key
 
-        if (key := catalog_key(table, name)) is not None:
+        key = hardware_key(name) if table is catalog.devices else catalog_key(table, name)
+        if key is not None:
             return key
         raise WattledgerError(
             f"Unknown {kind} {name!r} for the what-if planner.",

@@ -184,6 +184,16 @@ def fleet_kpis(devices: pd.DataFrame) -> list[Kpi]:
     ]
 
 
+def _identity(reported: object) -> str:
+    """The part a reported hardware name resolves to, or ``unknown`` (never a near match)."""
+    from wattledger.hardware import resolve
+
+    identity = resolve(str(reported) if reported is not None else None)
+    if not identity.known:
+        return "unknown"
+    return identity.key + ("" if identity.in_catalog else " (not in catalog)")
+
+
 def device_table(devices: pd.DataFrame) -> pd.DataFrame:
     """Per device: energy ledger, idle waste, power and utilization."""
     df = devices.copy()
@@ -192,6 +202,7 @@ def device_table(devices: pd.DataFrame) -> pd.DataFrame:
         {
             "Device": df["device_id"],
             "Hardware": df["hardware_model"],
+            "Identified as": [_identity(m) for m in df["hardware_model"]],
             "Node": df["node"],
             "Energy source": [_method_mix(r) for r in df.to_dict("records")],
             "Device energy (kWh)": energy / fmt.J_PER_KWH,

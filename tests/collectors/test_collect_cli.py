@@ -135,3 +135,18 @@ def test_bad_options_are_clear_errors() -> None:
     assert "collector.interval_s" in r.stderr and "'fast'" in r.stderr
     r = run("collect", "--once", "-s", "modeled=gpt-17@H100")
     assert r.returncode == 1 and "No published energy per token" in r.stderr
+
+
+def test_doctor_shows_an_unresolved_gpu_name_as_unknown(tmp_path: Path) -> None:
+    env = {
+        "WATTLEDGER_COLLECTOR__RAPL_ROOT": str(tmp_path / "none"),
+        "WATTLEDGER_COLLECTOR__ENDPOINT": f"http://127.0.0.1:{free_port()}",
+    }
+    r = run("doctor", "--json", "-s", "fake=1", env=env)
+    assert r.returncode == 0, r.stderr
+    (fake,) = [s for s in json.loads(r.stdout)["sources"] if s["source"] == "fake"]
+    (device,) = fake["devices"]
+    assert device["model"] == "Fake GPU"  # stored and shown as reported
+    assert device["hardware"] == {"key": None, "name": None, "known": False, "in_catalog": False}
+    text = run("doctor", "-s", "fake=1", env=env)
+    assert "Fake GPU: unknown hardware" in text.stdout

@@ -194,6 +194,7 @@ def test_fleet_energy_matches_the_device_ledger(app, demo: Path) -> None:
     assert "energy: measured" in _notes(at)
     table = table_of(at, "fleet.devices_table")
     assert set(table["Energy source"]) == {"measured (counter)"}
+    assert set(table["Identified as"]) == {"H100-SXM"}
     assert abs(table["Device energy (kWh)"].sum() - energy / 3.6e6) < 1e-9
 
 

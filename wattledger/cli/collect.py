@@ -171,6 +171,7 @@ def doctor(
     import httpx
 
     from wattledger.collectors.sources.detect import detect_sources
+    from wattledger.hardware import resolve
 
     base = _settings(ctx)
     extra = [s for s in (source or []) if s.partition("=")[0] not in ("auto", "nvml", "amdsmi")]
@@ -182,7 +183,13 @@ def doctor(
             "source": s.name,
             "status": "found",
             "devices": [
-                {"id": d.device_id, "type": d.hw_type, "vendor": d.vendor, "model": d.model}
+                {
+                    "id": d.device_id,
+                    "type": d.hw_type,
+                    "vendor": d.vendor,
+                    "model": d.model,
+                    "hardware": _identity(resolve(d.model)) if d.hw_type == "gpu" else None,
+                }
                 for d in s.devices()
             ],
         }
@@ -204,7 +211,7 @@ def doctor(
         emit_json({"sources": found + missing, "endpoint": endpoint, "warehouse": warehouse})
         return
     for f in found:
-        devices = ", ".join(f"{d['id']} ({d['model']})" for d in f["devices"]) or "no devices yet"
+        devices = ", ".join(_device_line(d) for d in f["devices"]) or "no devices yet"
         typer.echo(f"[found]       {f['source']}: {devices}")
     for m in missing:
         typer.echo(f"[unavailable] {m['source']}: {m['reason']}")
@@ -225,6 +232,25 @@ def doctor(
             f"[warehouse]   {warehouse['url']}: no quarantined requests (as of the last "
             "`wattledger analytics run`)"
         )
+
+
+def _identity(identity: Any) -> dict[str, object]:
+    return {
+        "key": identity.key,
+        "name": identity.name if identity.known else None,
+        "known": identity.known,
+        "in_catalog": identity.in_catalog,
+    }
+
+
+def _device_line(device: dict[str, Any]) -> str:
+    hw = device.get("hardware")
+    if hw is None:
+        return f"{device['id']} ({device['model']})"
+    if not hw["known"]:
+        return f"{device['id']} ({device['model']}: unknown hardware, no catalog figures)"
+    where = "in the catalog" if hw["in_catalog"] else "not in the catalog"
+    return f"{device['id']} ({device['model']} = {hw['key']}, {where})"
 
 
 def _warehouse(url: str) -> dict[str, object]:
