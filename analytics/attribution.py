@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
+from wattledger.analytics.idle import IdleBaseline, idle_baseline
 from wattledger.analytics.queries.attribution import (
     devices,
     requests_in_window,
@@ -33,10 +34,16 @@ from wattledger.analytics.timeline import (
     spread_by_bucket,
 )
 from wattledger.analytics.weights import power_shape, prefill_seconds, token_weights
+from wattledger.hardware import catalog_idle_power_w, catalog_tdp_w
 from wattledger.models.bulk import fetch_arrow
 
 log = logging.getLogger(__name__)
 HOUR_S = 3600.0
+#: Range of a hosted request's modeled energy relative to its figure (published per-token
+#: figures for hosted APIs are estimates, good to about a factor of two).
+HOSTED_RANGE = (0.5, 2.0)
+#: Share of (TDP − idle) taken as a busy device's draw when its gauge never caught it busy.
+BUSY_SHARE_OF_TDP = 0.5
 
 
 @dataclass
@@ -45,10 +52,13 @@ class WindowAttribution:
 
     Attributes:
         requests: Per request: ``trace_id``, ``span_id``, ``energy_j``, ``energy_source``,
+            ``energy_j_low``, ``energy_j_high`` (the range the direct energy can lie in),
             ``idle_share_j``, ``device_time_s``, ``idle_time_share_s``.
         device_hours: Per device and hour: the :class:`~wattledger.models.DeviceEnergyHourly`
             columns.
         late_or_uncovered: Requests on a device whose samples do not cover them.
+        without_idle_baseline: Devices with samples but no evidence of their idle power (no
+            idle interval, no configured or catalog figure): their baseline was taken as 0 W.
     """
 
     requests: pa.Table
@@ -56,6 +66,7 @@ class WindowAttribution:
     late_or_uncovered: int = 0
     devices: int = 0
     warnings: list[str] = field(default_factory=list)
+    without_idle_baseline: list[str] = field(default_factory=list)
 
 
 def _f64(table: pa.Table, name: str) -> np.ndarray:
@@ -108,6 +119,8 @@ def attribute_window(
     start_s = _f64(reqs, "start_s")
     in_window = (start_s >= t0) & (start_s < t1)
     energy = np.full(reqs.num_rows, np.nan)
+    energy_low = np.full(reqs.num_rows, np.nan)
+    energy_high = np.full(reqs.num_rows, np.nan)
     source: list[str | None] = [None] * reqs.num_rows
     idle_share = np.zeros(reqs.num_rows)
     dev_time = np.zeros(reqs.num_rows)
@@ -117,6 +130,7 @@ def attribute_window(
     req_groups = _groups(reqs.column("device_id"))
     sample_groups = _groups(samples.column("device_id"))
     hour_rows: list[dict[str, object]] = []
+    no_idle: list[str] = []
     done = 0
     for device_id in sorted(set(req_groups) | set(sample_groups)):
         lo, hi = req_groups.get(device_id, (0, 0))
@@ -126,26 +140,33 @@ def attribute_window(
         series = Series(
             t_s=_f64(dev_samples, "t_s"),
             power_w=_f64(dev_samples, "power_w"),
-            counter_j=_f64(dev_samples, "energy_counter_j"),
+            counter_j=_hardware_counter(dev_samples),
         )
         sub = reqs.slice(lo, hi - lo)
         model, quant = _main_route(sub)
         start_s_dev = _f64(sub, "start_s")
         first_s_dev = _f64(sub, "first_token_s")
-        prefill = prefill_seconds(info.get("hardware_model"), model, quant)  # type: ignore[arg-type]
-        if prefill is not None:  # queueing is not work: prefill ends at the first token
+        hardware = info.get("hardware_model")
+        prefill = prefill_seconds(hardware, model, quant)  # type: ignore[arg-type]
+        prior = None
+        if prefill is not None:  # a prior only: what the device drew decides (timeline.py)
             est = prefill(_f64(sub, "input_tokens"))
-            start_s_dev = np.where(
+            prior = np.where(
                 first_s_dev > start_s_dev, np.maximum(start_s_dev, first_s_dev - est), start_s_dev
             )
         rq = Requests(
             start_s=start_s_dev,
-            first_token_s=_f64(sub, "first_token_s"),
+            first_token_s=first_s_dev,
             end_s=_f64(sub, "end_s"),
             input_tokens=_f64(sub, "input_tokens"),
             output_tokens=_f64(sub, "output_tokens"),
+            prefill_start_s=prior,
         )
-        idle_w = _idle_power(info, series, settings.idle_power_quantile)
+        idle = _idle_power(info, series, sub, settings.idle_power_quantile)
+        if idle.source == "none" and series.t_s.size:
+            no_idle.append(device_id)
+        idle_w = idle.power_w
+        busy_w, max_dyn_w = _dynamic_power(info, idle_w)
         w_p, w_d, _ = token_weights(settings, info.get("hardware_model"), model, quant)  # type: ignore[arg-type]
         shape = None
         if sub.num_rows:
@@ -166,6 +187,9 @@ def attribute_window(
             prefill_weight=w_p,
             decode_weight=w_d,
             power_shape=shape,
+            idle_power_range_w=idle.range_w,
+            busy_power_w=busy_w,
+            max_dynamic_power_w=max_dyn_w,
         )
         method = "modeled" if _is_modeled(dev_samples) else result.method
         mine = in_window[lo:hi]
@@ -177,13 +201,25 @@ def attribute_window(
         covered = _covered(series, rq)
         uncovered += int(np.count_nonzero(mine & ~covered))
         energy[lo:hi] = np.where(covered, result.energy_j, np.nan)
+        if result.energy_low_j is not None and result.energy_high_j is not None:
+            energy_low[lo:hi] = np.where(covered, result.energy_low_j, np.nan)
+            energy_high[lo:hi] = np.where(covered, result.energy_high_j, np.nan)
         for i in np.nonzero(mine & covered)[0]:
             source[lo + i] = method
         idle_share[lo:hi] = idle_j
         dev_time[lo:hi] = result.device_time_s
         idle_time_share[lo:hi] = idle_s
         hour_rows += _hour_rows(
-            device_id, t0, n_hours, result, method, unalloc_j, hour_of[mine], dev_samples, series
+            device_id,
+            t0,
+            n_hours,
+            result,
+            method,
+            unalloc_j,
+            hour_of[mine],
+            dev_samples,
+            series,
+            idle,
         )
         done += int(np.count_nonzero(mine))
         if progress:
@@ -191,6 +227,9 @@ def attribute_window(
 
     hosted = pc.is_null(reqs.column("device_id")).to_numpy(zero_copy_only=False)
     _model_hosted(reqs, hosted & in_window, settings, energy, source)
+    modeled_hosted = hosted & in_window & np.isfinite(energy)
+    energy_low = np.where(modeled_hosted, energy * HOSTED_RANGE[0], energy_low)
+    energy_high = np.where(modeled_hosted, energy * HOSTED_RANGE[1], energy_high)
     keep = pa.array(in_window)
     table = pa.table(
         {
@@ -198,6 +237,8 @@ def attribute_window(
             "span_id": reqs.column("span_id"),
             "energy_j": pa.array(energy, mask=np.isnan(energy)),
             "energy_source": pa.array(source, pa.string()),
+            "energy_j_low": pa.array(energy_low, mask=np.isnan(energy_low)),
+            "energy_j_high": pa.array(energy_high, mask=np.isnan(energy_high)),
             "idle_share_j": pa.array(idle_share),
             "device_time_s": pa.array(dev_time),
             "idle_time_share_s": pa.array(idle_time_share),
@@ -208,6 +249,7 @@ def attribute_window(
         device_hours=pa.Table.from_pylist(hour_rows, schema=_HOUR_SCHEMA),
         late_or_uncovered=uncovered,
         devices=len(set(req_groups) | set(sample_groups)),
+        without_idle_baseline=no_idle,
     )
 
 
@@ -239,16 +281,44 @@ def _best_sources(samples: pa.Table) -> pa.Table:
     return samples.filter(pc.is_in(key, value_set=wanted))
 
 
+def _hardware_counter(samples: pa.Table) -> np.ndarray:
+    """The energy counter where the hardware kept it; NaN where the producer integrated its own
+    power readings (``method=power``, e.g. NVML without a counter): that "counter" knows no
+    more than the gauge it came from, and is treated as the gauge (timeline.py)."""
+    counter = _f64(samples, "energy_counter_j")
+    integrated = pc.fill_null(pc.equal(samples.column("method"), "power"), False)
+    return np.where(integrated.to_numpy(zero_copy_only=False), np.nan, counter)
+
+
 def _is_modeled(samples: pa.Table) -> bool:
     return samples.num_rows > 0 and "modeled" in set(samples.column("method").to_pylist())
 
 
-def _idle_power(info: dict[str, object], series: Series, quantile: float) -> float:
-    value = info.get("idle_power_w")
-    if isinstance(value, float | int) and value >= 0:
-        return float(value)
-    finite = series.power_w[np.isfinite(series.power_w)]
-    return float(np.quantile(finite, quantile)) if finite.size else 0.0
+def _idle_power(
+    info: dict[str, object], series: Series, requests: pa.Table, quantile: float
+) -> IdleBaseline:
+    """The device's idle baseline: measured where it can be, else configured or catalog."""
+    hardware = info.get("hardware_model")
+    return idle_baseline(
+        series,
+        _f64(requests, "start_s"),
+        _f64(requests, "end_s"),
+        configured_w=info.get("idle_power_w"),
+        catalog_w=catalog_idle_power_w(hardware if isinstance(hardware, str) else None),
+        quantile=quantile,
+    )
+
+
+def _dynamic_power(info: dict[str, object], idle_w: float) -> tuple[float | None, float | None]:
+    """(typical busy power above idle, most power above idle), W, from TDP; None if unknown."""
+    tdp = info.get("tdp_w")
+    if not (isinstance(tdp, float | int) and np.isfinite(tdp) and tdp > 0):
+        hardware = info.get("hardware_model")
+        tdp = catalog_tdp_w(hardware if isinstance(hardware, str) else None)
+    if tdp is None or tdp <= idle_w:
+        return None, None
+    headroom = float(tdp) - idle_w
+    return BUSY_SHARE_OF_TDP * headroom, headroom
 
 
 def _covered(series: Series, rq: Requests) -> np.ndarray:
@@ -280,6 +350,7 @@ def _hour_rows(
     hours_of_mine: np.ndarray,
     samples: pa.Table,
     series: Series,
+    idle: IdleBaseline,
 ) -> list[dict[str, object]]:
     counts = np.bincount(hours_of_mine, minlength=n_hours)
     util = _f64(samples, "utilization_ratio")
@@ -309,6 +380,8 @@ def _hour_rows(
                 "mean_utilization_ratio": float(u.mean()) if u.size else None,
                 "requests": int(counts[h]),
                 "gaps": result.gaps if h == 0 else 0,
+                "idle_power_w": idle.power_w,
+                "idle_source": idle.source,
             }
         )
     return rows
@@ -330,6 +403,8 @@ _HOUR_SCHEMA = pa.schema(
         ("mean_utilization_ratio", pa.float64()),
         ("requests", pa.int64()),
         ("gaps", pa.int64()),
+        ("idle_power_w", pa.float64()),
+        ("idle_source", pa.string()),
     ]
 )
 

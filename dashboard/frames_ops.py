@@ -194,6 +194,23 @@ def _identity(reported: object) -> str:
     return identity.key + ("" if identity.in_catalog else " (not in catalog)")
 
 
+def _idle_baseline(row: dict[str, object]) -> str:
+    """The idle baseline used for a device and its evidence, e.g. ``62 W (counter)``."""
+    low, high, watts = (
+        row.get("idle_source_min"),
+        row.get("idle_source_max"),
+        row.get("idle_power_w"),
+    )
+    if low is None or (isinstance(low, float) and pd.isna(low)):
+        return "not recorded"
+    if low == "none" and high == "none":
+        return "none: 0 W assumed"
+    source = str(low) if low == high else "mixed"
+    return (
+        f"{float(watts):,.0f} W ({source})" if watts is not None and not pd.isna(watts) else source
+    )
+
+
 def device_table(devices: pd.DataFrame) -> pd.DataFrame:
     """Per device: energy ledger, idle waste, power and utilization."""
     df = devices.copy()
@@ -211,6 +228,7 @@ def device_table(devices: pd.DataFrame) -> pd.DataFrame:
             "Idle waste (kWh)": df["unallocated_idle_j"] / fmt.J_PER_KWH,
             "Idle share (%)": (df["idle_j"] / energy.where(energy > 0)) * 100,
             "Busy (h)": df["active_s"] / 3600,
+            "Idle baseline": [_idle_baseline(r) for r in df.to_dict("records")],
             "Mean power (W)": df["mean_power_w"],
             "Mean utilization (%)": df["mean_utilization_ratio"] * 100,
             "Requests": df["requests"],

@@ -41,6 +41,10 @@ class RequestCost(Base):
     """Copied from the request, so cost scans by time need no join."""
     energy_j: Mapped[float | None]
     energy_source: Mapped[str | None] = mapped_column(String(10))
+    energy_j_low: Mapped[float | None]
+    """The least direct energy consistent with the device's samples, joules (null: unknown)."""
+    energy_j_high: Mapped[float | None]
+    """The most direct energy consistent with the device's samples, joules (null: unknown)."""
     idle_share_j: Mapped[float] = mapped_column(default=0.0)
     device_time_s: Mapped[float] = mapped_column(default=0.0)
     """The request's share of device time, seconds (for the hardware-rate part)."""

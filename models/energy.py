@@ -45,4 +45,8 @@ class DeviceEnergyHourly(Base):
     requests: Mapped[int]
     """Requests that started on the device in this hour."""
     gaps: Mapped[int]
+    idle_power_w: Mapped[float | None]
+    """The idle baseline used, watts."""
+    idle_source: Mapped[str | None] = mapped_column(String(12))
+    """Its evidence: ``counter``, ``gauge``, ``configured``, ``catalog`` or ``none`` (0 W)."""
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

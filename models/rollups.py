@@ -38,6 +38,10 @@ class _RollupColumns:
     energy_modeled_j: Mapped[float] = mapped_column(default=0.0)
     """Direct energy that was modeled, joules; never added silently to measured."""
     idle_energy_j: Mapped[float] = mapped_column(default=0.0)
+    energy_j_low: Mapped[float | None]
+    """Sum of the requests' lower bounds on direct energy, joules (null: none known)."""
+    energy_j_high: Mapped[float | None]
+    """Sum of the requests' upper bounds on direct energy, joules (null: none known)."""
     cost_api_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
     cost_hardware_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
     cost_energy_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))

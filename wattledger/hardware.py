@@ -229,15 +229,25 @@ def catalog_key(name: str | None) -> str | None:
     return identity.key if identity.in_catalog else None
 
 
-@functools.lru_cache(maxsize=512)
-def catalog_idle_power_w(name: str | None) -> float | None:
-    """The catalog's idle power (W) of a reported part, None when the catalog lacks it."""
+def _catalog_watts(name: str | None, field: str) -> float | None:
     key = catalog_key(name)
     if key is None:
         return None
     from wattledger.collectors.simulate.catalog import load_catalog
 
     spec = load_catalog().devices.get(key)
-    idle = getattr(spec, "idle_power_w", None)
-    value = getattr(idle, "value", idle)
+    figure = getattr(spec, field, None)
+    value = getattr(figure, "value", figure)
     return float(value) if isinstance(value, int | float) and value >= 0 else None
+
+
+@functools.lru_cache(maxsize=512)
+def catalog_idle_power_w(name: str | None) -> float | None:
+    """The catalog's idle power (W) of a reported part, None when the catalog lacks it."""
+    return _catalog_watts(name, "idle_power_w")
+
+
+@functools.lru_cache(maxsize=512)
+def catalog_tdp_w(name: str | None) -> float | None:
+    """The catalog's board power limit (W) of a reported part, None when the catalog lacks it."""
+    return _catalog_watts(name, "tdp_w")

@@ -70,6 +70,9 @@ class AnalyticsResult:
     hourly_rows: int = 0
     daily_rows: int = 0
     uncovered_requests: int = 0
+    devices_without_idle_baseline: list[str] = field(default_factory=list)
+    """Devices whose idle power had no evidence (no idle interval, no configured or catalog
+    figure): their baseline was 0 W, so every joule they drew went to their requests."""
     quarantined_requests: int = 0
     """Requests left out of costs: their numbers are outside the ingest bounds (stored before
     ingest checked them); ``wattledger analytics run`` names them."""
@@ -271,6 +274,9 @@ def _attribute_chunk(
     result.requests += window.requests.num_rows
     result.devices = max(result.devices, window.devices)
     result.uncovered_requests += window.late_or_uncovered
+    for device_id in window.without_idle_baseline:
+        if device_id not in result.devices_without_idle_baseline:
+            result.devices_without_idle_baseline.append(device_id)
     conn.execute(
         sa.delete(RequestCost).where(RequestCost.start_ts >= start, RequestCost.start_ts < end)
     )

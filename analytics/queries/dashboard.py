@@ -287,6 +287,8 @@ def device_hours(
             e.mean_power_w.label("mean_power_w"),
             e.mean_utilization_ratio.label("mean_utilization_ratio"),
             e.requests.label("requests"),
+            e.idle_power_w.label("idle_power_w"),
+            e.idle_source.label("idle_source"),
         )
         .select_from(e.__table__.join(d, d.device_id == e.device_id))
         .where(e.bucket_start >= start, e.bucket_start < end)
@@ -334,6 +336,12 @@ def device_summary(
             ),
             sa.cast(sa.func.count().filter(h.c.method == "modeled"), sa.BigInteger).label(
                 "modeled_hours"
+            ),
+            sa.cast(sa.func.avg(h.c.idle_power_w), sa.Double).label("idle_power_w"),
+            sa.cast(sa.func.min(h.c.idle_source), sa.String).label("idle_source_min"),
+            sa.cast(sa.func.max(h.c.idle_source), sa.String).label("idle_source_max"),
+            sa.cast(sa.func.count().filter(h.c.idle_source == "none"), sa.BigInteger).label(
+                "no_idle_hours"
             ),
         )
         .group_by(*keys)

@@ -91,6 +91,8 @@ def rollup_rows(
                 sa.func.sum(c.energy_j).filter(c.energy_source == "modeled"), 0.0
             ).label("energy_modeled_j"),
             sa.func.sum(c.idle_share_j).label("idle_energy_j"),
+            sa.func.sum(c.energy_j_low).label("energy_j_low"),
+            sa.func.sum(c.energy_j_high).label("energy_j_high"),
             sa.func.sum(c.cost_api_usd).label("cost_api_usd"),
             sa.func.sum(c.cost_hardware_usd).label("cost_hardware_usd"),
             sa.func.sum(c.cost_energy_usd).label("cost_energy_usd"),

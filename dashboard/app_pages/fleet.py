@@ -62,6 +62,17 @@ def render() -> None:
             icon=":material/dns:",
         )
         return
+    no_idle = summary[summary["no_idle_hours"] > 0]["device_id"].tolist()
+    if no_idle:
+        named = ", ".join(ui.md_escape(str(d)) for d in no_idle[:5])
+        st.warning(
+            f"{len(no_idle)} devices have no idle baseline ({named}"
+            f"{' …' if len(no_idle) > 5 else ''}): they were never seen idle, send no power "
+            "gauge and have no configured or catalog idle figure, so all their energy is "
+            "charged to their requests. Send `wattledger.device.idle_power_w` for them "
+            "(docs/semantic-conventions.md).",
+            icon=":material/warning:",
+        )
     ui.kpis(frames_ops.fleet_kpis(summary), legend=True)
     shown = _devices(summary["device_id"].tolist())
 

@@ -195,6 +195,11 @@ def test_fleet_energy_matches_the_device_ledger(app, demo: Path) -> None:
     table = table_of(at, "fleet.devices_table")
     assert set(table["Energy source"]) == {"measured (counter)"}
     assert set(table["Identified as"]) == {"H100-SXM"}
+    # The simulator's devices idle between requests: their baseline is measured by the counter.
+    assert all(v.endswith(" W (counter)") for v in table["Idle baseline"]), set(
+        table["Idle baseline"]
+    )
+    assert not any("no idle baseline" in w.value for w in at.warning)
     assert abs(table["Device energy (kWh)"].sum() - energy / 3.6e6) < 1e-9
 
 

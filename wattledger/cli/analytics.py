@@ -83,6 +83,7 @@ def run(
         "hourly_rows": result.hourly_rows,
         "daily_rows": result.daily_rows,
         "uncovered_requests": result.uncovered_requests,
+        "devices_without_idle_baseline": sorted(result.devices_without_idle_baseline),
         "quarantined_requests": result.quarantined_requests,
         "skipped": result.skipped,
         "duration_s": round(result.duration_s, 3),
@@ -106,6 +107,16 @@ def run(
                 f"[yellow]{result.uncovered_requests:,} requests ran on devices with no power "
                 "samples covering them: their energy is unknown.[/yellow] Is a collector "
                 "running on those nodes (`wattledger collect`)?"
+            )
+        if result.devices_without_idle_baseline:
+            names = sorted(result.devices_without_idle_baseline)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            err_console.print(
+                f"[yellow]{len(names)} devices have no idle baseline ({shown}): they were "
+                "never seen idle, send no power gauge and have no configured or catalog idle "
+                "figure, so all their energy went to their requests.[/yellow] Send their "
+                "idle watts as the resource attribute `wattledger.device.idle_power_w` "
+                "(docs/semantic-conventions.md), or a power gauge or samples while idle."
             )
         if result.quarantined_requests:
             err_console.print(

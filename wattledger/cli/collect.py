@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -232,6 +233,17 @@ def doctor(
             f"[warehouse]   {warehouse['url']}: no quarantined requests (as of the last "
             "`wattledger analytics run`)"
         )
+    if warehouse.get("devices_without_idle_baseline"):
+        names = warehouse["devices_without_idle_baseline"]
+        typer.echo(
+            f"[warehouse]   {len(names)} devices without an idle baseline ({', '.join(names[:5])}"
+            f"{' …' if len(names) > 5 else ''}): never seen idle, no gauge, no configured or "
+            "catalog idle figure, so all their energy went to requests"
+        )
+        typer.echo(
+            "              fix: send `wattledger.device.idle_power_w` on their resource "
+            "(docs/semantic-conventions.md), or samples while they are idle"
+        )
 
 
 def _identity(identity: Any) -> dict[str, object]:
@@ -253,13 +265,18 @@ def _device_line(device: dict[str, Any]) -> str:
     return f"{device['id']} ({device['model']} = {hw['key']}, {where})"
 
 
+#: How far back from the newest device-hour doctor looks for devices without an idle baseline.
+IDLE_LOOKBACK = dt.timedelta(days=1)
+
+
 def _warehouse(url: str) -> dict[str, object]:
-    """Requests the last analytics runs quarantined, read-only; a warehouse that cannot be read
-    (not there yet, not migrated, locked by a running DuckDB ingest) is reported, not an error."""
+    """Requests the last analytics runs quarantined and devices they found no idle baseline for
+    (last day), read-only; a warehouse that cannot be read (not there yet, not migrated, locked
+    by a running DuckDB ingest) is reported, not an error."""
     import sqlalchemy as sa
     from sqlalchemy.exc import SQLAlchemyError
 
-    from wattledger.models import QuarantineHourly, make_engine, redact
+    from wattledger.models import DeviceEnergyHourly, QuarantineHourly, make_engine, redact
 
     shown = redact(url)
     try:
@@ -270,11 +287,27 @@ def _warehouse(url: str) -> dict[str, object]:
         with engine.connect() as conn:
             count = sa.select(sa.func.sum(QuarantineHourly.requests))
             n = int(conn.execute(count).scalar() or 0)
+            h = DeviceEnergyHourly
+            latest = conn.execute(sa.select(sa.func.max(h.bucket_start))).scalar()
+            without_idle: list[str] = []
+            if latest is not None:
+                no_idle = (
+                    sa.select(h.device_id)
+                    .where(h.idle_source == "none", h.bucket_start >= latest - IDLE_LOOKBACK)
+                    .distinct()
+                    .order_by(h.device_id)
+                )
+                without_idle = list(conn.execute(no_idle).scalars())
     except (WattledgerError, SQLAlchemyError, OSError) as e:
         return {"url": shown, "checked": False, "error": _first_line(e, url)}
     finally:
         engine.dispose()
-    return {"url": shown, "checked": True, "quarantined_requests": n}
+    return {
+        "url": shown,
+        "checked": True,
+        "quarantined_requests": n,
+        "devices_without_idle_baseline": without_idle,
+    }
 
 
 def _first_line(e: BaseException, url: str) -> str:
