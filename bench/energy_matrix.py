@@ -19,67 +19,31 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import uvicorn
+from _local_ingest import local_ingest
 
 from wattledger.analytics.jobs import run_analytics
 from wattledger.analytics.settings import AnalyticsSettings
 from wattledger.collectors.simulate import truth
-from wattledger.config import load_settings
-from wattledger.ingest import IngestService
-from wattledger.ingest.auth import create_key
-from wattledger.migrations import runner
-from wattledger.models import make_engine
-
-
-def _serve(service: IngestService) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(service.app, log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise SystemExit("the ingest server did not start")
-        time.sleep(0.01)
-    return server, thread, url
 
 
 def run(seed: int, workdir: Path) -> tuple[list[truth.TruthTrace], dict, dict]:
     """Generate, send, attribute; returns (traces, stored rows, device ledger)."""
-    url = f"duckdb:///{workdir}/warehouse.duckdb"
-    runner.upgrade(url)
-    engine = make_engine(url)
-    settings = load_settings(
-        database_url=url,
-        data_dir=workdir / "data",
-        ingest={"flush_interval_s": 0.05, "stats_log_interval_s": 0},
-    )
-    service = IngestService(settings, engine)
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     traces = truth.generate_all(truth.matrix(seed=seed), now - dt.timedelta(hours=2))
-    server, thread, endpoint = _serve(service)
-    try:
-        truth.send(traces, endpoint, create_key(engine, "truth").key)
-        if not service.writer.wait_idle(60):
-            raise SystemExit("the ingest writer did not catch up")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-    run_analytics(engine, AnalyticsSettings(), now=now)
-    rows, ledger = truth.stored(engine, traces), truth.device_ledger(engine, traces)
-    engine.dispose()
-    return traces, rows, ledger
+    with local_ingest(workdir, "truth") as ingest:
+        truth.send(traces, ingest.endpoint, ingest.api_key)
+        ingest.flush()
+        run_analytics(ingest.engine, AnalyticsSettings(), now=now)
+        return (
+            traces,
+            truth.stored(ingest.engine, traces),
+            truth.device_ledger(ingest.engine, traces),
+        )
 
 
 def main() -> int:
