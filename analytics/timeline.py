@@ -115,6 +115,12 @@ FIT_PRIOR_WEIGHT = 1e-3
 GAUGE_DENSE_S = 1.0
 #: Weight of the shrinkage of a TTFT piece's power towards its request's mean TTFT power.
 FIT_DEVIATION_WEIGHT = 0.02
+#: The fit runs only where at most this many requests run at once on average. A few requests
+#: on a device each draw their own power, which the samples can tell apart; a batch of many
+#: shares one forward pass per step, whose power does not divide into per-request draws: there the
+#: work-rate split is the better model (on the simulator's batched fleet the fit gave a 24 %
+#: median error against 3 % for the work-rate split).
+MAX_FIT_IN_FLIGHT = 4.0
 #: Largest fit (request-phase × sample-interval entries); beyond it, the work-rate split stays.
 MAX_FIT_ENTRIES = 2_000_000
 
@@ -333,7 +339,7 @@ def attribute_device(
     low = np.minimum(per_request(g_low), energy)
     high = np.maximum(per_request(g_high), energy)
     fit = None
-    if n and shared.any():
+    if n and shared.any() and _mean_in_flight(start, end) <= MAX_FIT_IN_FLIGHT:
         big = np.concatenate(([0.0], np.cumsum(g)))
         ttft_j = rate_q * (big[i_w] - big[i_s]) + rate_p * (big[i_f] - big[i_w])
         touches = np.concatenate(([0], np.cumsum(shared)))
@@ -493,6 +499,18 @@ def _gauge_cells(
     )
     dyn_high = np.where(has_work, w_hi_j + hi_from_idle, 0.0)
     return energy, dyn, np.minimum(dyn_low, dyn), np.maximum(dyn_high, dyn)
+
+
+def _mean_in_flight(start: Array, end: Array) -> float:
+    """How many requests run at once on average while any runs."""
+    ends = end > start
+    times = np.concatenate((start[ends], end[ends]))
+    steps = np.concatenate((np.ones(int(ends.sum())), -np.ones(int(ends.sum()))))
+    order = np.lexsort((steps, times))  # an end before a start at the same instant
+    running = np.cumsum(steps[order])[:-1]
+    dt = np.diff(times[order])
+    busy = float(dt[running > 0].sum())
+    return float((running * dt).sum()) / busy if busy > 0 else 0.0
 
 
 def _fit_piece_power(

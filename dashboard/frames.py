@@ -49,12 +49,39 @@ def total_energy_j(row: Mapping[str, Any]) -> float:
     return _f(row["energy_measured_j"]) + _f(row["energy_modeled_j"]) + _f(row["idle_energy_j"])
 
 
+#: A range is shown beside a figure when it is wider than this, relative, either way.
+SHOWN_RANGE = 0.05
+
+
+def energy_range_j(row: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(low, high) of a totals row's direct + idle energy when wider than ±5 %, else None.
+
+    Direct energy without bounds (none recorded) counts at its value at both ends.
+    """
+    total = total_energy_j(row)
+    low, high = row.get("energy_j_low"), row.get("energy_j_high")
+    if total <= 0 or low is None or high is None or pd.isna(low) or pd.isna(high):
+        return None
+    direct = _f(row["energy_measured_j"]) + _f(row["energy_modeled_j"])
+    lo = total - direct + min(float(low), direct)
+    hi = total - direct + max(float(high), direct)
+    if lo >= total * (1 - SHOWN_RANGE) and hi <= total * (1 + SHOWN_RANGE):
+        return None
+    return lo, hi
+
+
 def overview_kpis(cur: Mapping[str, Any], prev: Mapping[str, Any], days: int) -> list[Kpi]:
     """Spend, tokens, energy, blended $/1M tokens and tokens/J, with change vs the prior period."""
     vs = f"vs the previous {days} days"
     source = fmt.provenance(cur["energy_measured_j"], cur["energy_modeled_j"])
     tokens = int(cur["input_tokens"]) + int(cur["output_tokens"])
     prev_tokens = int(prev["input_tokens"]) + int(prev["output_tokens"])
+    span = energy_range_j(cur)
+    energy_note = tpj_note = f"energy: {source}"
+    if span is not None:
+        energy_note += f"; range {fmt.kwh(span[0]):,.2f}–{fmt.kwh(span[1]):,.2f}"
+        out = _f(cur["output_tokens"])
+        tpj_note += f"; range {fmt.sig(out / span[1])}–{fmt.sig(out / span[0]) if span[0] else '∞'}"
     return [
         Kpi(
             "Spend, fully loaded (USD)",
@@ -78,7 +105,7 @@ def overview_kpis(cur: Mapping[str, Any], prev: Mapping[str, Any], days: int) ->
             f"{fmt.energy(cur['energy_modeled_j'])}, idle share {fmt.energy(cur['idle_energy_j'])}"
             f"; {vs}.",
             "inverse",
-            note=f"energy: {source}",
+            note=energy_note,
         ),
         Kpi(
             "Blended USD per 1M tokens",
@@ -92,8 +119,9 @@ def overview_kpis(cur: Mapping[str, Any], prev: Mapping[str, Any], days: int) ->
             "Output tokens per J",
             fmt.sig(cur["tokens_per_j"]),
             fmt.delta_pct(cur["tokens_per_j"], prev["tokens_per_j"]),
-            f"Output tokens ÷ (direct + idle energy); {vs}.",
-            note=f"energy: {source}",
+            f"Output tokens ÷ (direct + idle energy); {vs}. A range is shown where the "
+            "sampling leaves the energy uncertain by more than ±5 %.",
+            note=tpj_note,
         ),
     ]
 

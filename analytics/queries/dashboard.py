@@ -102,6 +102,8 @@ def _measures(t: _Rollup) -> list[sa.ColumnElement]:
         _float_sum(t.energy_measured_j).label("energy_measured_j"),
         _float_sum(t.energy_modeled_j).label("energy_modeled_j"),
         _float_sum(t.idle_energy_j).label("idle_energy_j"),
+        sa.cast(sa.func.sum(t.energy_j_low), sa.Double).label("energy_j_low"),
+        sa.cast(sa.func.sum(t.energy_j_high), sa.Double).label("energy_j_high"),
         _money_sum(t.cost_api_usd).label("cost_api_usd"),
         _money_sum(t.cost_hardware_usd).label("cost_hardware_usd"),
         _money_sum(t.cost_energy_usd).label("cost_energy_usd"),
