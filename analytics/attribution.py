@@ -190,6 +190,7 @@ def attribute_window(
             idle_power_range_w=idle.range_w,
             busy_power_w=busy_w,
             max_dynamic_power_w=max_dyn_w,
+            fit_max_in_flight=settings.overlap_fit_max_in_flight,
         )
         method = "modeled" if _is_modeled(dev_samples) else result.method
         mine = in_window[lo:hi]

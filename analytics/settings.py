@@ -102,6 +102,10 @@ class AnalyticsSettings(BaseModel):
     prefill_token_weight: float = Field(default=0.25, ge=0)
     decode_token_weight: float = Field(default=1.0, gt=0)
     idle_power_quantile: float = Field(default=0.05, ge=0, le=1)
+    #: Fit what each overlapping request drew where at most this many run at once on average
+    #: (0: off, the default: on the simulator's batched fleet the fit is worse than the
+    #: work-rate split; on traces where each request draws its own power it is far better).
+    overlap_fit_max_in_flight: float = Field(default=0.0, ge=0, le=1_000)
     token_weights: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
     hardware_usd_per_hour: dict[str, Decimal] = Field(default_factory=dict)

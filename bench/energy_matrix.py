@@ -38,7 +38,7 @@ def run(seed: int, workdir: Path) -> tuple[list[truth.TruthTrace], dict, dict]:
     with local_ingest(workdir, "truth") as ingest:
         truth.send(traces, ingest.endpoint, ingest.api_key)
         ingest.flush()
-        run_analytics(ingest.engine, AnalyticsSettings(), now=now)
+        run_analytics(ingest.engine, AnalyticsSettings(overlap_fit_max_in_flight=4.0), now=now)
         return (
             traces,
             truth.stored(ingest.engine, traces),

@@ -47,7 +47,7 @@ def attributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             hosted_at=[start.timestamp() + 60 + 7 * i for i in range(20)],
         )
         server.flush()
-    run_analytics(engine, AnalyticsSettings(), now=now)
+    run_analytics(engine, AnalyticsSettings(overlap_fit_max_in_flight=4.0), now=now)
     yield {
         "engine": engine,
         "traces": traces,
