@@ -94,16 +94,18 @@ class Sampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def mean_power_w(self, device_id: str, start_ns: int, end_ns: int) -> float:
-        """Counter rise ÷ time between the first and last readings inside ``[start, end]``."""
-        pts = [
+    def _counter(self, device_id: str) -> list[tuple[int, float]]:
+        """(wall time ns, counter J) of every reading of the device that has a counter."""
+        return [
             (c.time_unix_nano(r), r.energy_j)
             for c in self.cycles
             for r in c.readings
-            if r.device_id == device_id
-            and r.energy_j is not None
-            and start_ns <= c.time_unix_nano(r) <= end_ns
+            if r.device_id == device_id and r.energy_j is not None
         ]
+
+    def mean_power_w(self, device_id: str, start_ns: int, end_ns: int) -> float:
+        """Counter rise ÷ time between the first and last readings inside ``[start, end]``."""
+        pts = [p for p in self._counter(device_id) if start_ns <= p[0] <= end_ns]
         if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
             return float("nan")
         return (pts[-1][1] - pts[0][1]) / ((pts[-1][0] - pts[0][0]) / 1e9)
@@ -111,12 +113,7 @@ class Sampler:
     def counter_around_j(self, device_id: str, start_ns: int, end_ns: int) -> tuple[float, float]:
         """(counter rise, seconds) from the last reading at or before ``start`` to the first
         at or after ``end``: the counter's exact energy over an interval holding the request."""
-        pts = [
-            (c.time_unix_nano(r), r.energy_j)
-            for c in self.cycles
-            for r in c.readings
-            if r.device_id == device_id and r.energy_j is not None
-        ]
+        pts = self._counter(device_id)
         before = [p for p in pts if p[0] <= start_ns] or pts[:1]
         after = [p for p in pts if p[0] >= end_ns] or pts[-1:]
         (t0, e0), (t1, e1) = before[-1], after[0]
@@ -124,12 +121,7 @@ class Sampler:
 
     def counter_j(self, device_id: str, at_ns: int) -> float:
         """The device's energy counter at wall time ``at_ns``, interpolated between readings."""
-        pts = [
-            (c.time_unix_nano(r), r.energy_j)
-            for c in self.cycles
-            for r in c.readings
-            if r.device_id == device_id and r.energy_j is not None
-        ]
+        pts = self._counter(device_id)
         if not pts or at_ns <= pts[0][0]:
             return pts[0][1] if pts else float("nan")
         for (t0, e0), (t1, e1) in zip(pts, pts[1:], strict=False):
