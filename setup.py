@@ -7,7 +7,7 @@ Everything else lives in pyproject.toml.
 
 from setuptools import find_packages, setup
 
-FOLDERS = ("collectors", "ingest", "models", "analytics", "dashboard", "migrations")
+FOLDERS = ("catalog", "collectors", "ingest", "models", "analytics", "dashboard", "migrations")
 
 package_dir = {"wattledger": "wattledger"}
 packages = ["wattledger", *(f"wattledger.{p}" for p in find_packages("wattledger"))]

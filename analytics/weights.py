@@ -34,8 +34,8 @@ def catalog_key(table: dict, name: str) -> str | None:  # type: ignore[type-arg]
 
 @functools.lru_cache(maxsize=256)
 def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-untyped-def]
-    from wattledger.collectors.simulate.catalog import load_catalog
-    from wattledger.collectors.simulate.perf import PerfModel
+    from wattledger.catalog.specs import load_catalog
+    from wattledger.catalog.roofline import PerfModel
     from wattledger.errors import ConfigError
     from wattledger.hardware import catalog_key as hardware_key
 

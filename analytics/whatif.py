@@ -1,7 +1,7 @@
 """The what-if planner: predict a route nobody runs yet, calibrated on routes the fleet runs.
 
 For hardware × model × quantization in the simulator's catalog, the roofline model
-(:mod:`wattledger.collectors.simulate.perf`) predicts, at the workload's median token mix and a
+(:mod:`wattledger.catalog.roofline`) predicts, at the workload's median token mix and a
 batch size chosen to meet the ITL objective: TTFT (prefill time), ITL (time per output token in
 steady state), direct energy per output token, throughput, and from them tokens per joule and
 fully-loaded cost per 1M tokens (hardware $/hour ÷ throughput + energy × tariff × PUE).
@@ -68,8 +68,8 @@ class Prediction:
 
 
 def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-untyped-def]
-    from wattledger.collectors.simulate.catalog import load_catalog
-    from wattledger.collectors.simulate.perf import PerfModel
+    from wattledger.catalog.specs import load_catalog
+    from wattledger.catalog.roofline import PerfModel
 
     catalog = load_catalog()
 
@@ -94,7 +94,7 @@ def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-
 
 def raw_prediction(perf, input_tokens: float, output_tokens: float, batch: float) -> dict:  # type: ignore[no-untyped-def,type-arg]
     """Uncalibrated TTFT, ITL, direct energy per output token and throughput at ``batch``."""
-    from wattledger.collectors.simulate.perf import steady_state
+    from wattledger.catalog.roofline import steady_state
 
     steady = steady_state(perf, batch, input_tokens, output_tokens)
     dynamic = steady.energy_per_output_token_j - perf.idle_power_w / steady.output_tokens_per_s

@@ -2,7 +2,8 @@
 
 Reads the ML.ENERGY leaderboard v2 configuration files and SplitwiseSim's ``perf_model.csv``
 (see ``collectors/simulate/data/LICENSES.md`` for sources and licenses) and writes
-``collectors/simulate/data/calibration_mlenergy.csv`` and ``calibration_splitwise.csv``.
+``collectors/simulate/data/calibration_mlenergy.csv`` and ``calibration_splitwise.csv``, and
+the what-if planner's check set ``catalog/data/mlenergy_v2.csv`` (every v2 configuration).
 Run it again only when the source data changes::
 
     .venv/bin/python bench/derive_simulator_calibration.py /work/shared/data
@@ -18,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "collectors" / "simulate" / "data"
+CATALOG_OUT = Path(__file__).resolve().parents[1] / "catalog" / "data"
 GPUS = {"A100-SXM4-40GB": "A100-40GB-SXM", "H100 80GB HBM3": "H100-SXM"}
 MODELS = {
     "Meta-Llama-3.1-8B-Instruct": "llama-3.1-8b",
@@ -48,6 +50,33 @@ def derive_mlenergy(root: Path) -> list[dict[str, object]]:
                     }
                 )
     rows.sort(key=lambda r: (r["hardware"], r["llm_model"], r["max_batch_size"]))
+    return rows
+
+
+def derive_mlenergy_all(root: Path) -> list[dict[str, object]]:
+    """One row per ML.ENERGY v2 configuration file, chat and code, every model and GPU."""
+    rows = []
+    base = root / "mlenergy-leaderboard-v2" / "llm_text_generation"
+    for path in sorted(base.glob("*/*/*/*/*.json")):
+        d = json.loads(path.read_text())
+        task, gpu_dir = path.relative_to(base).parts[:2]
+        rows.append(
+            {
+                "task": task,
+                "gpu": d["GPU"],
+                "hardware": GPUS[gpu_dir],
+                "model_id": d["Model"],
+                "tensor_parallel": d["TP"],
+                "pipeline_parallel": d["PP"],
+                "max_batch_size": d["Max BS (reqs)"],
+                "avg_batch_size": round(d["Avg BS (reqs)"], 3),
+                "avg_output_tokens": round(d["Avg Output Tokens"], 3),
+                "tpot_s": round(d["Avg TPOT (s)"], 6),
+                "output_tokens_per_s": round(d["Token tput (tok/s)"], 3),
+                "energy_per_request_j": round(d["Energy/req (J)"], 4),
+                "source_file": str(path.relative_to(root)),
+            }
+        )
     return rows
 
 
@@ -100,6 +129,7 @@ def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data")
     _write(OUT / "calibration_mlenergy.csv", derive_mlenergy(root))
     _write(OUT / "calibration_splitwise.csv", derive_splitwise(root))
+    _write(CATALOG_OUT / "mlenergy_v2.csv", derive_mlenergy_all(root))
 
 
 if __name__ == "__main__":

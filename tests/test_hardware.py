@@ -133,7 +133,7 @@ def test_pci_id_parsing() -> None:
 
 
 def test_catalog_idle_power_for_real_names() -> None:
-    from wattledger.collectors.simulate.catalog import load_catalog
+    from wattledger.catalog.specs import load_catalog
 
     expected = load_catalog().devices["H100-SXM"].idle_power_w.value
     assert catalog_idle_power_w("NVIDIA H100 80GB HBM3") == pytest.approx(expected)

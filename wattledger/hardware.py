@@ -143,7 +143,7 @@ def _normalise(name: str) -> str:
 def _catalog() -> dict[str, str]:
     """Catalog key -> catalog display name (empty when the catalog cannot be read)."""
     try:
-        from wattledger.collectors.simulate.catalog import load_catalog
+        from wattledger.catalog.specs import load_catalog
 
         devices = load_catalog().devices
     except Exception:  # noqa: BLE001 - identity must work without the catalog
@@ -233,7 +233,7 @@ def _catalog_watts(name: str | None, field: str) -> float | None:
     key = catalog_key(name)
     if key is None:
         return None
-    from wattledger.collectors.simulate.catalog import load_catalog
+    from wattledger.catalog.specs import load_catalog
 
     spec = load_catalog().devices.get(key)
     figure = getattr(spec, field, None)

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from wattledger.collectors import semconv as sc
-from wattledger.collectors.simulate.catalog import HostedProvider
+from wattledger.catalog.specs import HostedProvider
 from wattledger.collectors.simulate.config import Device
 from wattledger.collectors.simulate.fleet import ReplicaRun
 from wattledger.collectors.simulate.hosted import HostedRun

@@ -30,10 +30,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from wattledger.collectors.simulate.catalog import DATA_DIR, Catalog, load_catalog
-from wattledger.collectors.simulate.perf import PerfModel
+from wattledger.catalog.specs import Catalog, load_catalog
+from wattledger.catalog.roofline import PerfModel
 from wattledger.errors import ConfigError
 
+#: The simulator's own data: the demo fleet, the replayed traces, the calibration tables.
+DATA_DIR = Path(__file__).resolve().parent / "data"
 DEMO_FLEET = DATA_DIR / "fleet-demo.toml"
 #: Namespace of the stable device UUIDs (``hw.id``) the simulator gives its devices.
 _DEVICE_NAMESPACE = uuid.UUID("6f1d2c3e-7a55-4d0b-9a51-3c5e0f9b2a10")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from wattledger.collectors.simulate.catalog import HostedModel, HostedProvider
+from wattledger.catalog.specs import HostedModel, HostedProvider
 from wattledger.collectors.simulate.workload import Arrivals
 
 #: Spread (lognormal sigma) of token gaps within one hosted stream; an assumption.

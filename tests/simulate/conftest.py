@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from wattledger.collectors.simulate.catalog import Catalog, load_catalog
+from wattledger.catalog.specs import Catalog, load_catalog
 from wattledger.collectors.simulate.workload import Arrivals
 
 

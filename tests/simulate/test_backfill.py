@@ -215,7 +215,7 @@ def test_bad_parameters_are_clear_errors() -> None:
 
 
 def test_devices_have_stable_ids() -> None:
-    from wattledger.collectors.simulate.catalog import load_catalog
+    from wattledger.catalog.specs import load_catalog
 
     fleet = load_fleet()
     a = fleet_devices(fleet, load_catalog())

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from wattledger.collectors.simulate import _kernel
-from wattledger.collectors.simulate.catalog import Catalog
+from wattledger.catalog.specs import Catalog
 from wattledger.collectors.simulate.fleet import kernel_params
-from wattledger.collectors.simulate.perf import PerfModel, steady_state
+from wattledger.catalog.roofline import PerfModel, steady_state
 from wattledger.errors import ConfigError
 
 

@@ -14,6 +14,17 @@ large. Outside the kernels the engine spends ``step_overhead_s`` on the GPU (lau
 sampling), ``tp_overhead_s_per_doubling`` per doubling of tensor parallelism (all-reduce) and
 ``per_seq_overhead_s`` per running sequence on the CPU while the GPU waits.
 
+With ``comm_model`` on (the what-if planner's setting) a replica split over several devices
+also moves activations over the interconnect every step: tensor parallelism all-reduces the
+hidden state twice per layer (ring all-reduce, 2 (n-1)/n of the bytes per device); expert
+parallelism all-reduces once per layer and sends each token to its ``k`` experts and back
+(all-to-all). That time is GPU-side overhead. The fleet simulator's event kernel does not model
+it (its tensor-parallel cost is the engine's ``tp_overhead_s_per_doubling`` alone).
+
+Pipeline parallelism (``pp`` stages of ``tp`` devices) runs ``pp`` micro-batches in flight: a
+token passes every stage once, so a step of the whole model on one micro-batch takes the time
+of the full model on ``tp`` devices while all ``tp x pp`` devices draw power.
+
 Power is idle + (TDP - idle) x activity: during kernels activity = min(1, compute_weight x the
 achieved fraction of peak FLOP/s + memory_weight x the achieved fraction of peak bandwidth);
 during GPU-side overhead ``overhead_fraction``; during CPU waits ``wait_fraction``. All
@@ -28,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from wattledger.collectors.simulate.catalog import (
+from wattledger.catalog.specs import (
     Catalog,
     DeviceSpec,
     EngineSpec,
@@ -77,6 +88,16 @@ class PerfModel:
     engine: EngineSpec
     power: PowerSpec
     tp: int = 1
+    #: Pipeline stages (each of ``tp`` devices).
+    pp: int = 1
+    #: ``tp`` (tensor parallel everywhere) or ``ep`` (experts spread over the devices).
+    parallelism: str = "tp"
+    #: KV-cache bytes per element when it differs from the quantization's (``--kv-cache-dtype``).
+    kv_bytes_per_element: float | None = None
+    #: Whether steps pay for interconnect traffic (see the module docstring).
+    comm_model: bool = False
+    #: Bytes per activation element sent between devices.
+    activation_bytes: float = 2.0
 
     @classmethod
     def from_catalog(
@@ -87,6 +108,7 @@ class PerfModel:
         quantization: str = "bf16",
         engine: str = "vllm",
         tp: int = 1,
+        **options: object,
     ) -> PerfModel:
         """Look the parts up in ``catalog``; unknown names raise :class:`ConfigError`."""
         parts = (
@@ -109,17 +131,23 @@ class PerfModel:
             catalog.engines[engine],
             catalog.power,
             tp,
+            **options,  # type: ignore[arg-type]
         )
 
     # --- static properties -------------------------------------------------------------------
     @property
+    def devices(self) -> int:
+        """Devices of the replica (``tp x pp``)."""
+        return self.tp * self.pp
+
+    @property
     def flops_per_s(self) -> float:
-        """Peak dense FLOP/s of the replica in the quantization's compute precision."""
+        """Peak dense FLOP/s of one stage (``tp`` devices) in the compute precision."""
         return self.device.peak_flops(self.quant.compute) * self.tp
 
     @property
     def bandwidth_bps(self) -> float:
-        """Peak memory bandwidth of the replica, bytes/s."""
+        """Peak memory bandwidth of one stage (``tp`` devices), bytes/s."""
         return self.device.memory_bandwidth_bps.value * self.tp
 
     @property
@@ -130,32 +158,72 @@ class PerfModel:
     @property
     def kv_bytes_per_token(self) -> float:
         """KV-cache bytes per token of context."""
-        return self.model.kv_elements_per_token * self.quant.kv_bytes_per_element.value
+        return self.model.kv_elements_per_token * self.kv_element_bytes
+
+    @property
+    def kv_element_bytes(self) -> float:
+        """Bytes per KV-cache element."""
+        if self.kv_bytes_per_element is not None:
+            return self.kv_bytes_per_element
+        return self.quant.kv_bytes_per_element.value
+
+    def kv_bytes(self, context_tokens: ArrayLike) -> FloatArray:
+        """KV-cache bytes of one sequence holding ``context_tokens`` (sliding windows capped)."""
+        c = np.asarray(context_tokens, dtype=np.float64)
+        return np.asarray(self.model.kv_elements(c), dtype=np.float64) * self.kv_element_bytes
+
+    @property
+    def usable_memory_bytes(self) -> float:
+        """Memory the engine may use on all devices (vLLM's gpu_memory_utilization)."""
+        share = self.engine.gpu_memory_utilization.value
+        return self.device.memory_bytes.value * self.devices * share
 
     @property
     def kv_capacity_tokens(self) -> float:
         """Tokens of KV cache that fit next to the weights (vLLM's gpu_memory_utilization)."""
-        usable = self.device.memory_bytes.value * self.tp * self.engine.gpu_memory_utilization.value
-        return (usable - self.weight_bytes) / self.kv_bytes_per_token
+        return (self.usable_memory_bytes - self.weight_bytes) / self.kv_bytes_per_token
+
+    def fits(self, sequences: float, context_tokens: float) -> bool:
+        """Whether weights plus ``sequences`` KV caches of ``context_tokens`` each fit."""
+        need = self.weight_bytes + sequences * float(self.kv_bytes(context_tokens))
+        return need <= self.usable_memory_bytes
 
     @property
     def tdp_w(self) -> float:
         """TDP of the replica (all devices), watts."""
-        return self.device.tdp_w.value * self.tp
+        return self.device.tdp_w.value * self.devices
 
     @property
     def idle_power_w(self) -> float:
         """Idle power of the replica (all devices), watts."""
-        return self.device.idle_power_w.value * self.tp
+        return self.device.idle_power_w.value * self.devices
+
+    def comm_s(self, tokens: ArrayLike) -> FloatArray:
+        """Interconnect time of a step over ``tokens`` tokens (0 without ``comm_model``)."""
+        t = np.asarray(tokens, dtype=np.float64)
+        n = self.tp
+        link = self.device.interconnect_bps
+        if not self.comm_model or n < 2 or link is None:
+            return np.zeros_like(t)
+        m = self.model
+        hidden = m.hidden_size.value * self.activation_bytes
+        ring = 2.0 * (n - 1) / n
+        if self.parallelism == "ep" and m.is_moe and m.experts_per_token is not None:
+            k = m.experts_per_token.value
+            per_token = m.num_layers.value * hidden * (ring + 2.0 * k * (n - 1) / n / n)
+        else:
+            per_token = 2.0 * m.num_layers.value * hidden * ring
+        return t * per_token / link.value
 
     def check_fits(self) -> None:
         """Raise :class:`ConfigError` unless the weights and some KV cache fit in memory."""
         if self.kv_capacity_tokens < 4096:
             need = self.weight_bytes / 1e9
-            have = self.device.memory_bytes.value * self.tp / 1e9
+            have = self.device.memory_bytes.value * self.devices / 1e9
             raise ConfigError(
                 f"{self.model.name} in {self.quant_name} needs {need:.0f} GB for weights; "
-                f"{self.tp} x {self.device.name} has {have:.0f} GB and no room for a KV cache.",
+                f"{self.devices} x {self.device.name} has {have:.0f} GB and no room for a KV "
+                "cache.",
                 hint="Use a smaller quantization (fp8, int4) or a device with more memory.",
             )
 
@@ -182,7 +250,12 @@ class PerfModel:
         return params * self.quant.weight_bytes_per_param.value
 
     def _cost(
-        self, flops: FloatArray, bytes_moved: FloatArray, seqs: FloatArray, steps: FloatArray
+        self,
+        flops: FloatArray,
+        bytes_moved: FloatArray,
+        seqs: FloatArray,
+        steps: FloatArray,
+        tokens: FloatArray | None = None,
     ) -> StepCost:
         e, p = self.engine, self.power
         compute_s = flops / self.flops_per_s
@@ -190,12 +263,14 @@ class PerfModel:
         kernel_s = np.maximum(compute_s / e.mfu.value, memory_s / e.mbu.value)
         per_step_s = e.step_overhead_s.value + e.tp_overhead_s_per_doubling.value * np.log2(self.tp)
         gpu_overhead_s = per_step_s * steps
+        if tokens is not None:
+            gpu_overhead_s = gpu_overhead_s + self.comm_s(tokens)
         wait_s = e.per_seq_overhead_s.value * seqs * steps
         activity = np.minimum(
             1.0,
             (p.compute_weight.value * compute_s + p.memory_weight.value * memory_s) / kernel_s,
         )
-        dyn_w = self.tdp_w - self.idle_power_w
+        dyn_w = (self.device.tdp_w.value - self.device.idle_power_w.value) * self.tp  # one stage
         energy = dyn_w * (
             activity * kernel_s
             + p.overhead_fraction.value * gpu_overhead_s
@@ -224,17 +299,21 @@ class PerfModel:
         m = self.model
         chunks = self.prefill_chunks(n)
         flops = 2.0 * m.active_params * n + 2.0 * m.num_layers.value * m.attention_dim * n * n
-        bytes_moved = chunks * self.weight_bytes_read(n / chunks) + n * self.kv_bytes_per_token
-        return self._cost(flops, bytes_moved, np.ones_like(n), chunks)
+        bytes_moved = chunks * self.weight_bytes_read(n / chunks) + self.kv_bytes(n)
+        return self._cost(flops, bytes_moved, np.ones_like(n), chunks, n)
 
     def decode_step(self, batch: ArrayLike, context_tokens: ArrayLike) -> StepCost:
         """Cost of one decode step of ``batch`` sequences holding ``context_tokens`` in total."""
         b = np.asarray(batch, dtype=np.float64)
         c = np.asarray(context_tokens, dtype=np.float64)
         m = self.model
-        flops = 2.0 * m.active_params * b + 4.0 * m.num_layers.value * m.attention_dim * c
-        bytes_moved = self.weight_bytes_read(b) + c * self.kv_bytes_per_token
-        return self._cost(flops, bytes_moved, b, np.ones_like(b))
+        per_seq = np.divide(c, b, out=np.zeros_like(c * b), where=b > 0)
+        attended = (
+            b * np.asarray(m.kv_elements(per_seq), dtype=np.float64) / m.kv_elements_per_layer_token
+        )
+        flops = 2.0 * m.active_params * b + 4.0 * m.attention_dim * attended
+        bytes_moved = self.weight_bytes_read(b) + b * self.kv_bytes(per_seq)
+        return self._cost(flops, bytes_moved, b, np.ones_like(b), b)
 
     def decode_weight(self) -> float:
         """Work of one decode token relative to one prefill token (prefill token = 1).
@@ -280,20 +359,21 @@ def steady_state(
     Each running sequence holds on average ``input_tokens + output_tokens / 2`` of context; one
     prompt of ``input_tokens`` is prefilled for every ``output_tokens`` tokens generated.
     """
-    ctx = batch * (input_tokens + output_tokens / 2.0)
-    step = perf.decode_step(batch, ctx)
+    micro = batch / perf.pp  # with pipeline stages, pp micro-batches are in flight
+    ctx = micro * (input_tokens + output_tokens / 2.0)
+    step = perf.decode_step(micro, ctx)
     pre = perf.prefill(input_tokens)
-    steps_per_prefill = output_tokens / batch
+    steps_per_prefill = output_tokens / micro
     cycle_s = float(step.time_s) * steps_per_prefill + float(pre.time_s)
     cycle_j = (
-        float(step.dynamic_energy_j) * steps_per_prefill
-        + float(pre.dynamic_energy_j)
+        perf.pp * (float(step.dynamic_energy_j) * steps_per_prefill + float(pre.dynamic_energy_j))
         + perf.idle_power_w * cycle_s
     )
+    tokens = perf.pp * output_tokens
     return SteadyState(
         step_s=float(step.time_s),
         tpot_s=cycle_s / steps_per_prefill,
-        output_tokens_per_s=output_tokens / cycle_s,
-        energy_per_output_token_j=cycle_j / output_tokens,
+        output_tokens_per_s=tokens / cycle_s,
+        energy_per_output_token_j=cycle_j / tokens,
         power_w=cycle_j / cycle_s,
     )

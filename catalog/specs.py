@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wattledger.errors import ConfigError
@@ -36,9 +37,14 @@ class _Strict(BaseModel):
 
 
 class DeviceSpec(_Strict):
-    """One accelerator: peak dense FLOP/s per precision, memory, power and price."""
+    """One accelerator: peak dense FLOP/s per precision, memory, power, interconnect and price.
 
-    vendor: Literal["nvidia", "amd"]
+    ``power_source`` names how a collector reads its power (``nvml``, ``amdsmi``, ``hlsmi``) or
+    ``modeled`` where the part exposes no power reading (TPU, Inferentia, Trainium): its energy is
+    then modeled from utilisation between the catalog's idle and TDP figures.
+    """
+
+    vendor: Literal["nvidia", "amd", "intel", "google", "aws"]
     name: str
     power_source: str
     peak_dense_flops: dict[str, Sourced]
@@ -47,26 +53,79 @@ class DeviceSpec(_Strict):
     tdp_w: Sourced
     idle_power_w: Sourced
     price_usd_per_hour: Sourced
+    #: Scale-up bandwidth per device, one direction (NVLink, Infinity Fabric, ICI, NeuronLink).
+    interconnect_bps: Sourced | None = None
+    #: Other names users type for the part (``H100`` for the SXM part).
+    aliases: tuple[str, ...] = ()
 
     def peak_flops(self, precision: str) -> float:
-        """Dense peak FLOP/s in ``precision``, falling back to bf16 where it has no such cores."""
-        spec = self.peak_dense_flops.get(precision) or self.peak_dense_flops["bf16"]
-        return spec.value
+        """Dense peak FLOP/s in ``precision``, falling back to the next wider precision it has.
+
+        A part without FP4 cores runs FP4 (MXFP4, NVFP4) weights through its FP8 or BF16 cores;
+        one without FP8 runs FP8 through BF16.
+        """
+        for p in _WIDER.get(precision, (precision,)):
+            if p in self.peak_dense_flops:
+                return self.peak_dense_flops[p].value
+        return self.peak_dense_flops["bf16"].value
+
+
+#: Precision -> the precisions tried in order for its peak (the precision itself first).
+_WIDER = {
+    "fp4": ("fp4", "fp8", "bf16"),
+    "fp8": ("fp8", "bf16"),
+    "int8": ("int8", "fp8", "bf16"),
+    "bf16": ("bf16",),
+}
+
+
+class HostedSystem(_Strict):
+    """A hosted inference system known only from published throughput and system power.
+
+    Its energy per token is modeled (system power / aggregate throughput), never measured.
+    """
+
+    vendor: str
+    name: str
+    provider: str
+    system_power_w: Sourced
+    #: Output tokens/s one system sustains per served model, all streams together.
+    aggregate_output_tokens_per_s: dict[str, Sourced]
+    #: Output tokens/s one stream sees (the published per-user speed).
+    stream_output_tokens_per_s: dict[str, Sourced]
 
 
 class ModelSpec(_Strict):
-    """One LLM architecture; mixture-of-experts models also give their expert parameters."""
+    """One LLM architecture, as its published configuration gives it.
+
+    Mixture-of-experts models also give their expert parameters (shared experts count as
+    non-expert parameters). Multi-head latent attention (DeepSeek V3) gives ``kv_lora_rank`` and
+    ``qk_rope_head_dim``: its cache holds one compressed latent per layer and token. Hybrid
+    models (Nemotron-H) give ``attention_layers``, the layers that keep a KV cache; models with
+    sliding-window layers give the window and how many layers use it.
+    """
 
     name: str
+    #: Family for leave-one-family-out checks (``llama-3``, ``qwen3``, ``gemma-2``...).
+    family: str = ""
+    #: Other names: Hugging Face ids and the names hosted APIs use.
+    aliases: tuple[str, ...] = ()
     total_params: Sourced
     num_layers: Sourced
     hidden_size: Sourced
     num_attention_heads: Sourced
     num_kv_heads: Sourced
     head_dim: Sourced
+    vocab_size: Sourced | None = None
+    max_context_tokens: Sourced | None = None
     expert_params: Sourced | None = None
     num_experts: Sourced | None = None
     experts_per_token: Sourced | None = None
+    kv_lora_rank: Sourced | None = None
+    qk_rope_head_dim: Sourced | None = None
+    attention_layers: Sourced | None = None
+    sliding_window_tokens: Sourced | None = None
+    sliding_window_layers: Sourced | None = None
 
     @property
     def is_moe(self) -> bool:
@@ -87,9 +146,35 @@ class ModelSpec(_Strict):
         return self.num_attention_heads.value * self.head_dim.value
 
     @property
+    def kv_layers(self) -> float:
+        """Layers that keep a KV cache (all of them unless the model is a hybrid)."""
+        return (self.attention_layers or self.num_layers).value
+
+    @property
+    def kv_elements_per_layer_token(self) -> float:
+        """KV-cache elements one layer keeps per token: K and V per KV head, or MLA's latent."""
+        if self.kv_lora_rank is not None:
+            rope = self.qk_rope_head_dim.value if self.qk_rope_head_dim else 0.0
+            return self.kv_lora_rank.value + rope
+        return 2 * self.num_kv_heads.value * self.head_dim.value
+
+    @property
     def kv_elements_per_token(self) -> float:
-        """KV-cache elements per token: 2 (K, V) x layers x KV heads x head_dim."""
-        return 2 * self.num_layers.value * self.num_kv_heads.value * self.head_dim.value
+        """KV-cache elements per token of context when no layer's window is full (upper bound)."""
+        return self.kv_layers * self.kv_elements_per_layer_token
+
+    def kv_elements(self, context_tokens: Any) -> Any:
+        """KV-cache elements of one sequence holding ``context_tokens`` (arrays allowed).
+
+        Sliding-window layers keep at most their window.
+        """
+        per = self.kv_elements_per_layer_token
+        if self.sliding_window_tokens is None or self.sliding_window_layers is None:
+            return self.kv_layers * per * context_tokens
+        window = self.sliding_window_tokens.value
+        sliding = self.sliding_window_layers.value
+        full = self.kv_layers - sliding
+        return per * (full * context_tokens + sliding * np.minimum(context_tokens, window))
 
 
 class QuantSpec(_Strict):
@@ -155,6 +240,7 @@ class Catalog(_Strict):
     engines: dict[str, EngineSpec]
     power: PowerSpec
     providers: dict[str, HostedProvider]
+    systems: dict[str, HostedSystem] = Field(default_factory=dict)
 
     def sourced_numbers(self) -> Iterator[tuple[str, Sourced]]:
         """Every catalog number with a dotted path naming it, e.g. ``devices.L4.tdp_w``."""
@@ -208,6 +294,7 @@ def _load(data_dir: Path) -> Catalog:
         "engines": engines.get("engines", {}),
         "power": engines.get("power", {}),
         "providers": hosted.get("providers", {}),
+        "systems": hw.get("systems", {}),
     }
     try:
         return Catalog.model_validate(raw)
