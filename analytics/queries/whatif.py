@@ -22,11 +22,13 @@ def workload_token_mix(workload: str, start: dt.datetime, end: dt.datetime) -> s
 
 
 def measured_routes(start: dt.datetime, end: dt.datetime) -> sa.Select[tuple]:
-    """Per self-hosted route: token mix, median TTFT/ITL, direct energy per output token and
-    the mean number of requests in flight per device (the batch it ran at)."""
+    """Per self-hosted route: token mix, median TTFT/ITL, direct energy per output token, the
+    measured cost per 1M tokens, and the busy seconds and time span its requests cover (the
+    planner divides one by the other for the batch it ran at, not by the lookback window)."""
     r, c, d = InferenceRequest, RequestCost, Device
     quant = sa.func.coalesce(r.quantization, "")
-    window_s = (end - start).total_seconds()
+    cost = c.cost_api_usd + c.cost_hardware_usd + c.cost_energy_usd + c.cost_idle_usd
+    tokens = sa.func.sum(r.input_tokens + r.output_tokens)
     return (
         sa.select(
             d.hardware_model,
@@ -41,7 +43,11 @@ def measured_routes(start: dt.datetime, end: dt.datetime) -> sa.Select[tuple]:
             (sa.func.sum(c.energy_j) / sa.func.nullif(sa.func.sum(r.output_tokens), 0)).label(
                 "direct_j_per_output_token"
             ),
-            (sa.func.sum(r.duration_s) / window_s).label("requests_in_flight"),
+            sa.func.sum(r.duration_s).label("busy_s"),
+            sa.func.max(r.duration_s).label("max_duration_s"),
+            sa.func.min(r.start_ts).label("first_start_ts"),
+            sa.func.max(r.end_ts).label("last_end_ts"),
+            (sa.func.sum(cost) * 1_000_000 / sa.func.nullif(tokens, 0)).label("cost_per_mtok_usd"),
         )
         .select_from(
             r.__table__.join(d, d.device_id == r.device_id).join(

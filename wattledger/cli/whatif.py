@@ -1,87 +1,248 @@
-"""``wattledger whatif``: predict a route the fleet does not run yet."""
+"""``wattledger whatif``: predict what a model would cost and draw on hardware you may not own."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from typing import Annotated
+import logging
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from wattledger.cli._common import emit_json, err_console, json_option, parse_utc, state
-from wattledger.models import make_engine
+
+log = logging.getLogger(__name__)
 
 
 def _ms(x: float) -> str:
-    return f"{x * 1000:,.0f} ms" if x < 1 else f"{x:,.2f} s"
+    return f"{x * 1000:,.1f} ms" if x < 1 else f"{x:,.2f} s"
+
+
+def _open_warehouse(url: str) -> Any:
+    """A read-only engine on the warehouse, or None (with the reason) when there is none."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from wattledger.models import make_engine
+
+    if url.startswith("duckdb"):
+        database = make_url(url).database
+        if not database or database == ":memory:" or not Path(database).expanduser().exists():
+            return None, f"no warehouse at {database}"
+    try:
+        engine = make_engine(url, read_only=True)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as e:  # noqa: BLE001 - the planner works without a warehouse
+        return None, f"warehouse unavailable ({type(e).__name__})"
+    return engine, ""
 
 
 def whatif(
     ctx: typer.Context,
-    workload: Annotated[str, typer.Option(help="Workload class whose traffic would move.")],
-    model: Annotated[str, typer.Option("--model", help="LLM, e.g. llama-3.1-70b.")],
-    hardware: Annotated[str, typer.Option(help="Hardware, e.g. MI300X, H100-SXM, L4.")],
-    quantization: Annotated[str, typer.Option(help="bf16, fp8, int4, fp4.")] = "bf16",
-    batch: Annotated[
-        int | None, typer.Option(help="Batch size (default: largest meeting the ITL SLO).")
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="LLM: a catalog key, a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct) or a "
+            "hosted API's name (llama-3.3-70b-versatile).",
+        ),
     ] = None,
+    hardware: Annotated[
+        str | None, typer.Option(help="Accelerator: H100 (the SXM part), H100-PCIe, B200, MI300X…")
+    ] = None,
+    gpus: Annotated[int, typer.Option(help="Devices of one replica.", min=1)] = 1,
+    parallelism: Annotated[
+        str, typer.Option(help="How the devices split the model: tp (tensor) or ep (experts).")
+    ] = "tp",
+    pipeline_stages: Annotated[
+        int, typer.Option("--pipeline-stages", help="Pipeline stages (--gpus divides).", min=1)
+    ] = 1,
+    quantization: Annotated[
+        str, typer.Option(help="Weight precision: bf16, fp8, mxfp4, int4 (or fp4 = NVFP4).")
+    ] = "bf16",
+    kv_cache_dtype: Annotated[
+        str, typer.Option(help="KV-cache precision: auto (the quantization's), bf16 or fp8.")
+    ] = "auto",
+    input_tokens: Annotated[
+        float | None, typer.Option(help="Prompt tokens per request (default: the workload's).")
+    ] = None,
+    output_tokens: Annotated[
+        float | None, typer.Option(help="Output tokens per request (default: the workload's).")
+    ] = None,
+    workload: Annotated[
+        str | None,
+        typer.Option(help="Workload class: its token mix and SLO come from the warehouse."),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences decoding together (memory fit is checked).")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Requests in flight (capped by the engine and memory).")
+    ] = None,
+    utilisation: Annotated[
+        float, typer.Option(help="Share of the hour the replica serves (cost per token).")
+    ] = 1.0,
+    engine_profile: Annotated[
+        str, typer.Option("--engine", help="Serving-engine profile from the catalog.")
+    ] = "vllm",
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate", help="Scale by the fleet's measured routes, if any."
+        ),
+    ] = True,
     at: Annotated[str | None, typer.Option("--at", help="As of this UTC time.")] = None,
+    list_catalog: Annotated[
+        bool, typer.Option("--list", help="List the catalog's models and hardware and exit.")
+    ] = False,
     as_json: bool = json_option(),
 ) -> None:
-    """Predict TTFT, ITL, tokens per joule and cost per 1M tokens for a route not yet in use.
+    """Predict time per token, energy per token and cost of a model on hardware.
 
-    Uses the simulator's roofline model calibrated on the fleet's own measured routes, and
-    reports the calibration's leave-one-out error. Every figure is PREDICTED, not measured.
+    The catalog's roofline (memory bandwidth, dense FLOP/s, interconnect, KV cache) at the
+    given batch, calibrated on the routes the fleet measures when a warehouse is there. Every
+    figure is PREDICTED; assumptions are listed. A configuration that does not fit in memory
+    exits 1 with the reason.
 
     \b
-    Example:
+    Examples:
+      wattledger whatif --model meta-llama/Llama-3.1-70B-Instruct --hardware H100 --gpus 4 \\
+          --input-tokens 1000 --output-tokens 300 --batch 32
+      wattledger whatif --model gpt-oss-120b --hardware B200 --quantization mxfp4 \\
+          --input-tokens 500 --output-tokens 500 --batch 64 --json
       wattledger whatif --workload chat --model llama-3.1-70b --hardware MI300X --quantization fp8
     """
     from wattledger.analytics.whatif import predict
+    from wattledger.catalog.predict import NoFit
+    from wattledger.errors import WattledgerError
 
+    if list_catalog:
+        _list(as_json)
+        return
+    if not model or not hardware:
+        raise WattledgerError(
+            "Give --model and --hardware.", hint="`wattledger whatif --list` shows the catalog."
+        )
     settings = state(ctx).settings()
-    engine = make_engine(settings.url)
+    engine, why = _open_warehouse(settings.url)
+    if engine is None and (input_tokens is None or output_tokens is None):
+        raise WattledgerError(
+            f"Cannot take a token mix: {why}.",
+            hint="Give --input-tokens and --output-tokens.",
+        )
     try:
-        p = predict(
+        out = predict(
             engine,
             settings.analytics,
-            workload=workload,
             hardware=hardware,
             llm_model=model,
             quantization=quantization,
-            now=parse_utc(at, "--at") or dt.datetime.now(dt.UTC),
+            gpus=gpus,
+            pp=pipeline_stages,
+            parallelism=parallelism,
+            kv_cache_dtype=kv_cache_dtype,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            workload=workload,
             batch=batch,
+            concurrency=concurrency,
+            utilisation=utilisation,
+            engine_profile=engine_profile,
+            calibrated=calibrate,
+            now=parse_utc(at, "--at") or dt.datetime.now(dt.UTC),
         )
+    except NoFit as e:
+        if as_json:
+            emit_json({"basis": "predicted", "fits": False, "reason": e.message})
+        err_console.print(
+            f"[bold red]Does not fit:[/bold red] {e.message.removeprefix('Does not fit: ')}",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+    if engine is None:
+        out["assumptions"]["calibration"]["evidence"] = f"none ({why})"
     if as_json:
-        emit_json(dataclasses.asdict(p))
+        emit_json(out)
         return
-    cal = p.calibration
+    _print(out)
+
+
+def _print(out: dict[str, Any]) -> None:
+    a = out["assumptions"]
     typer.echo(
-        f"PREDICTED  {p.workload} on {p.hardware} · {p.llm_model}@{p.quantization} "
-        f"(batch {p.batch}, median {p.input_tokens:.0f} in / {p.output_tokens:.0f} out tokens)"
+        f"PREDICTED  {out['model']}@{out['quantization']} on {out['gpus']} x {out['hardware']} "
+        f"(batch {a['batch']:g}, {a['input_tokens']:,.0f} in / {a['output_tokens']:,.0f} out "
+        "tokens)"
     )
-    typer.echo(f"  TTFT               {_ms(p.ttft_s)}")
-    typer.echo(f"  ITL                {_ms(p.itl_s)}")
-    typer.echo(f"  throughput         {p.output_tokens_per_s:,.0f} output tokens/s per replica")
-    typer.echo(f"  tokens per joule   {p.tokens_per_j:.3f} (fully loaded)")
-    cost = f"${p.cost_per_mtok_usd:,.4f}" if p.cost_per_mtok_usd is not None else "n/a"
+    typer.echo(f"  time per output token  {_ms(out['time_per_output_token_s'])}")
+    typer.echo(f"  time to first token    {_ms(out['ttft_s'])} (prefill only, no queueing)")
+    typer.echo(f"  throughput             {out['output_tokens_per_s']:,.0f} output tokens/s")
     typer.echo(
-        f"  cost per 1M tokens {cost} (hardware at ${p.usd_per_hour}/h: {p.usd_per_hour_source})"
+        f"  energy                 {out['energy_per_output_token_j']:.3f} J per output token "
+        f"({out['output_tokens_per_j']:.2f} output tokens/J, idle included)"
     )
-    if p.meets_slo is not None:
-        typer.echo(f"  SLO                {'met' if p.meets_slo else 'MISSED'} (predicted)")
-    if cal.routes:
-        errs = ", ".join(
-            f"{m} {e:.0%}" if e is not None else f"{m} n/a" for m, e in cal.held_out_mape.items()
+    typer.echo(
+        f"  cost per 1M tokens     ${out['cost_per_mtok_usd']} at {a['utilisation']:.0%} "
+        f"utilisation (${out['usd_per_device_hour']}/device-hour: "
+        f"{out['usd_per_device_hour_source']})"
+    )
+    if out.get("meets_slo") is not None:
+        typer.echo(
+            f"  SLO                    {'met' if out['meets_slo'] else 'MISSED'} (predicted)"
         )
-        typer.echo(f"  calibrated on {len(cal.routes)} measured routes; held-out error: {errs}")
+    m = a["memory"]
+    typer.echo(
+        f"  memory                 {m['weights_gb']:,.1f} GB weights + {m['kv_cache_gb']:,.1f} GB "
+        f"KV cache of {m['usable_gb']:,.1f} GB usable"
+    )
+    typer.echo(f"  batch                  {a['batch_source']}")
+    typer.echo(f"  utilisation            {a['utilisation_note']}")
+    cal = a["calibration"]
+    if cal.get("routes"):
+        errs = ", ".join(
+            f"{k} {v:.0%} (uncalibrated {cal['uncalibrated_mape'].get(k) or 0:.0%})"
+            for k, v in cal["held_out_mape"].items()
+            if v is not None
+        )
+        typer.echo(f"  calibrated on {len(cal['routes'])} measured routes; held-out error: {errs}")
     else:
         err_console.print(
-            "[yellow]Uncalibrated:[/yellow] no measured self-hosted route in the catalog to "
-            "calibrate on; treat these as roofline estimates."
+            f"[yellow]Uncalibrated:[/yellow] {cal['evidence']}; roofline estimates.",
+            highlight=False,
         )
+    if meas := out.get("measured"):
+        typer.echo(
+            f"MEASURED   this route in your fleet: time per output token "
+            f"{_ms(meas['time_per_output_token_s'] or 0)}, batch {meas['batch']:g}, "
+            f"${meas['cost_per_mtok_usd']} per 1M tokens ({meas['requests']:,} requests)"
+        )
+
+
+def _list(as_json: bool) -> None:
+    from wattledger.catalog.specs import load_catalog
+
+    c = load_catalog()
+    data = {
+        "models": {k: {"name": m.name, "aliases": list(m.aliases)} for k, m in c.models.items()},
+        "hardware": {k: {"name": d.name, "aliases": list(d.aliases)} for k, d in c.devices.items()},
+        "quantizations": sorted(c.quantizations),
+        "engines": sorted(c.engines),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    typer.echo("Models:")
+    for k, v in data["models"].items():
+        typer.echo(f"  {k:<28} {v['name']}")
+    typer.echo("Hardware:")
+    for k, v in data["hardware"].items():
+        typer.echo(f"  {k:<28} {v['name']}")
+    typer.echo(f"Quantizations: {', '.join(data['quantizations'])}")
+    typer.echo(f"Engine profiles: {', '.join(data['engines'])}")
 
 
 def register(app: typer.Typer) -> None:
