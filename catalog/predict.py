@@ -184,14 +184,26 @@ def perf_model(
     )
 
 
-def memory(perf: PerfModel, batch: float, context_tokens: float) -> dict[str, float]:
-    """Weights, KV cache and usable memory in GB for ``batch`` sequences of ``context_tokens``."""
-    kv = batch * float(perf.kv_bytes(context_tokens))
+def memory(
+    perf: PerfModel, batch: float, input_tokens: float, output_tokens: float
+) -> dict[str, Any]:
+    """Weights, KV cache and usable memory in GB for ``batch`` running sequences.
+
+    Paged-attention engines (vLLM, SGLang, TGI) allocate KV blocks as tokens are generated, so
+    in steady state a sequence holds ``input + output / 2`` tokens on average: that is what must
+    fit. ``peak_kv_cache_gb`` is every sequence at its full length at once; above the usable
+    memory the engine preempts or queues some of them now and then.
+    """
+    mean_ctx = input_tokens + output_tokens / 2.0
+    full_ctx = input_tokens + output_tokens
     return {
         "weights_gb": round(perf.weight_bytes / 1e9, 2),
-        "kv_cache_gb": round(kv / 1e9, 2),
+        "kv_cache_gb": round(batch * float(perf.kv_bytes(mean_ctx)) / 1e9, 2),
+        "peak_kv_cache_gb": round(batch * float(perf.kv_bytes(full_ctx)) / 1e9, 2),
         "usable_gb": round(perf.usable_memory_bytes / 1e9, 2),
-        "kv_bytes_per_token": round(float(perf.kv_bytes(context_tokens)) / context_tokens, 1),
+        "kv_bytes_per_token": round(float(perf.kv_bytes(full_ctx)) / full_ctx, 1),
+        "rule": "weights + batch x KV cache of input + output/2 tokens (steady-state mean) "
+        "within gpu_memory_utilization of device memory",
     }
 
 
@@ -204,7 +216,8 @@ def max_batch(perf: PerfModel, context_tokens: float) -> int:
 
 
 def fit_reason(perf: PerfModel, batch: float, input_tokens: float, output_tokens: float) -> str:
-    """Why ``batch`` sequences of ``input + output`` tokens do not fit, or "" when they do."""
+    """Why ``batch`` sequences of ``input + output`` tokens do not fit, or "" when they do
+    (the rule is :func:`memory`'s)."""
     ctx = input_tokens + output_tokens
     m = perf.model
     where = f"{perf.devices} x {perf.device.name}"
@@ -213,7 +226,8 @@ def fit_reason(perf: PerfModel, batch: float, input_tokens: float, output_tokens
             f"{ctx:,.0f} tokens of context exceed {m.name}'s maximum of "
             f"{m.max_context_tokens.value:,.0f}"
         )
-    mem = memory(perf, batch, ctx)
+    mem = memory(perf, batch, input_tokens, output_tokens)
+    ctx = input_tokens + output_tokens / 2.0
     if mem["weights_gb"] >= mem["usable_gb"]:
         return (
             f"{m.name} weights need {mem['weights_gb']:,.0f} GB at "
@@ -223,8 +237,8 @@ def fit_reason(perf: PerfModel, batch: float, input_tokens: float, output_tokens
     if not perf.fits(batch, ctx):
         most = max_batch(perf, ctx)
         return (
-            f"batch {batch:g} x {ctx:,.0f} tokens needs {mem['kv_cache_gb']:,.0f} GB of KV cache "
-            f"next to {mem['weights_gb']:,.0f} GB of weights; {where} offers "
+            f"batch {batch:g} x {ctx:,.0f} tokens (mean) needs {mem['kv_cache_gb']:,.0f} GB of KV "
+            f"cache next to {mem['weights_gb']:,.0f} GB of weights; {where} offers "
             f"{mem['usable_gb']:,.0f} GB usable (at most {most} such sequences)"
         )
     return ""
@@ -294,12 +308,14 @@ def predict_route(
         "utilisation": "saturated: the replica always holds the batch (a cost floor)",
     }
     if batch is None and concurrency is None:
-        limit = min(max_seqs, max_batch(perf, ctx))
+        limit = min(max_seqs, max_batch(perf, input_tokens + output_tokens / 2))
         fitting = [b for b in BATCHES if b <= limit]
         chosen = float(min(DEFAULT_BATCH, fitting[-1])) if fitting else 1.0
         assumptions["batch_source"] = "default: the largest batch up to 32 that fits"
     elif concurrency is not None:
-        chosen = float(min(concurrency, max_seqs, max(max_batch(perf, ctx), 1)))
+        chosen = float(
+            min(concurrency, max_seqs, max(max_batch(perf, input_tokens + output_tokens / 2), 1))
+        )
         assumptions["concurrency"] = concurrency
         capped = f"--concurrency capped at {chosen:g} (max_num_seqs or memory); the rest queue"
         assumptions["batch_source"] = "--concurrency" if chosen == concurrency else capped
@@ -307,7 +323,7 @@ def predict_route(
         chosen = float(batch)  # type: ignore[arg-type]
         assumptions["batch_source"] = "--batch"
     assumptions["batch"] = chosen
-    assumptions["memory"] = memory(perf, chosen, ctx)
+    assumptions["memory"] = memory(perf, chosen, input_tokens, output_tokens)
     reason = fit_reason(perf, chosen, input_tokens, output_tokens)
     if reason:
         raise NoFit(

@@ -302,6 +302,19 @@ class PerfModel:
         bytes_moved = chunks * self.weight_bytes_read(n / chunks) + self.kv_bytes(n)
         return self._cost(flops, bytes_moved, np.ones_like(n), chunks, n)
 
+    def prefill_group(self, prompts: ArrayLike, input_tokens: ArrayLike) -> StepCost:
+        """Cost of prefilling ``prompts`` prompts of ``input_tokens`` each in one step.
+
+        An engine schedules the prompts waiting at a step together (up to its token budget):
+        they share one read of the weights, one step overhead and one launch.
+        """
+        k = np.asarray(prompts, dtype=np.float64)
+        n = np.asarray(input_tokens, dtype=np.float64)
+        m = self.model
+        flops = k * (2.0 * m.active_params * n + 2.0 * m.num_layers.value * m.attention_dim * n * n)
+        bytes_moved = self.weight_bytes_read(k * n) + k * self.kv_bytes(n)
+        return self._cost(flops, bytes_moved, k, np.ones_like(k), k * n)
+
     def decode_step(self, batch: ArrayLike, context_tokens: ArrayLike) -> StepCost:
         """Cost of one decode step of ``batch`` sequences holding ``context_tokens`` in total."""
         b = np.asarray(batch, dtype=np.float64)
@@ -356,23 +369,28 @@ def steady_state(
 ) -> SteadyState:
     """Throughput, latency and energy per token of ``perf`` at a steady ``batch``.
 
-    Each running sequence holds on average ``input_tokens + output_tokens / 2`` of context; one
-    prompt of ``input_tokens`` is prefilled for every ``output_tokens`` tokens generated.
+    Each running sequence holds on average ``input_tokens + output_tokens / 2`` of context. Over
+    ``output_tokens`` decode steps every one of the ``batch`` sequences finishes and is replaced:
+    ``batch`` prompts are prefilled, the ones that arrived since the last step together
+    (``batch / output_tokens`` per step, at least one, at most the engine's token budget), so a
+    large batch of short answers shares its weight reads among several prompts.
     """
     micro = batch / perf.pp  # with pipeline stages, pp micro-batches are in flight
     ctx = micro * (input_tokens + output_tokens / 2.0)
     step = perf.decode_step(micro, ctx)
-    pre = perf.prefill(input_tokens)
-    steps_per_prefill = output_tokens / micro
-    cycle_s = float(step.time_s) * steps_per_prefill + float(pre.time_s)
-    cycle_j = (
-        perf.pp * (float(step.dynamic_energy_j) * steps_per_prefill + float(pre.dynamic_energy_j))
-        + perf.idle_power_w * cycle_s
+    budget = max(1.0, perf.engine.prefill_chunk_tokens.value / max(input_tokens, 1.0))
+    per_group = float(np.clip(micro / output_tokens, 1.0, max(budget, 1.0)))
+    groups = micro / per_group
+    pre = perf.prefill_group(per_group, input_tokens)
+    cycle_s = float(step.time_s) * output_tokens + float(pre.time_s) * groups
+    cycle_dyn_j = (
+        float(step.dynamic_energy_j) * output_tokens + float(pre.dynamic_energy_j) * groups
     )
-    tokens = perf.pp * output_tokens
+    cycle_j = perf.pp * cycle_dyn_j + perf.idle_power_w * cycle_s
+    tokens = perf.pp * micro * output_tokens
     return SteadyState(
         step_s=float(step.time_s),
-        tpot_s=cycle_s / steps_per_prefill,
+        tpot_s=cycle_s / output_tokens,
         output_tokens_per_s=tokens / cycle_s,
         energy_per_output_token_j=cycle_j / tokens,
         power_w=cycle_j / cycle_s,
