@@ -368,3 +368,88 @@ def device_spec(catalog: Catalog, name: str) -> DeviceSpec:
 def model_spec(catalog: Catalog, name: str) -> ModelSpec:
     """The model spec for a key, a Hugging Face id or an alias."""
     return catalog.models[model_key(catalog, name)]
+
+
+def _smallest_replica(catalog: Catalog, hardware: str, model: str, quantization: str) -> int:
+    """The fewest devices (1, 2, 4, 8) whose memory holds the weights and some KV cache."""
+    for n in (1, 2, 4, 8):
+        perf = perf_model(catalog, hardware, model, quantization, gpus=n)
+        if perf.usable_memory_bytes > perf.weight_bytes * 1.1:
+            return n
+    return 8
+
+
+def achieved_utilisation(
+    hardware: str,
+    model: str,
+    quantization: str,
+    *,
+    batch: float,
+    itl_s: float,
+    ttft_s: float | None,
+    input_tokens: float,
+    output_tokens: float,
+    gpus: int | None = None,
+    catalog: Catalog | None = None,
+) -> dict[str, Any] | None:
+    """How full the truck leaves: the share of the roofline a measured route achieves.
+
+    * decode: bytes one step reads (the weights its batch touches plus every sequence's KV
+      cache at ``input + output / 2`` tokens) / measured ITL / peak memory bandwidth;
+    * prefill: the FLOPs of one prompt / measured TTFT / peak dense FLOP/s (TTFT includes
+      queueing, so this is a lower bound);
+    * the planner's prediction of the same route at batch 32 beside it.
+
+    ``gpus`` defaults to the smallest replica that holds the weights (stated in the result).
+    None when the catalog does not know the route.
+    """
+    catalog = catalog or load_catalog()
+    try:
+        n = gpus or _smallest_replica(catalog, hardware, model, quantization or "bf16")
+        perf = perf_model(catalog, hardware, model, quantization or "bf16", gpus=n)
+    except ConfigError:
+        return None
+    if not (batch > 0 and itl_s > 0 and input_tokens > 0 and output_tokens > 0):
+        return None
+    ctx = input_tokens + output_tokens / 2.0
+    step_bytes = float(perf.weight_bytes_read(batch)) + batch * float(perf.kv_bytes(ctx))
+    bandwidth = step_bytes / itl_s / perf.bandwidth_bps
+    compute = None
+    if ttft_s and ttft_s > 0:
+        m = perf.model
+        flops = (
+            2.0 * m.active_params * input_tokens
+            + 2.0 * m.num_layers.value * m.attention_dim * (input_tokens**2)
+        )
+        compute = flops / ttft_s / perf.flops_per_s
+    at_32: dict[str, Any] | None
+    try:
+        p = predict_route(
+            model,
+            hardware,
+            gpus=n,
+            quantization=quantization or "bf16",
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            batch=32,
+            catalog=catalog,
+        )
+        at_32 = {
+            "basis": "predicted",
+            "batch": 32,
+            "time_per_output_token_s": p.time_per_output_token_s,
+            "output_tokens_per_s": p.output_tokens_per_s,
+            "energy_per_output_token_j": p.energy_per_output_token_j,
+            "decode_bandwidth_utilisation": p.assumptions["decode_bandwidth_utilisation"],
+        }
+    except ConfigError:
+        at_32 = None
+    return {
+        "basis": "measured",
+        "gpus": n,
+        "gpus_source": "given" if gpus else "assumed: the smallest replica that holds the weights",
+        "batch": batch,
+        "decode_bandwidth_utilisation": bandwidth,
+        "prefill_compute_utilisation": compute,
+        "at_batch_32": at_32,
+    }

@@ -178,8 +178,9 @@ def route_summary(f: RollupFilter) -> sa.Select[tuple]:
     """
     t = RollupHourly
     keys = [getattr(t, c) for c in ROUTE_COLUMNS]
+    batch = _weighted(t.mean_batch_size, t.requests).label("mean_batch_size")
     return (
-        sa.select(*keys, *_measures(t), *_latency(t))
+        sa.select(*keys, *_measures(t), *_latency(t), batch)
         .where(*_where(t, f))
         .group_by(*keys)
         .order_by(*keys)

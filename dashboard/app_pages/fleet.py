@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from wattledger.dashboard import charts, data, frames_ops, ui
+from wattledger.dashboard import charts, data, frames, frames_ops, ui
 
 MAX_DEFAULT_DEVICES = 12
 #: Session key of the devices chosen for the charts (kept while the chooser is closed).
@@ -99,6 +99,14 @@ def render() -> None:
         "wattledger-idle-cost.csv",
         title="Idle cost by hardware (USD)",
     )
+    usage = frames.utilisation_table(data.route_summary(f))
+    if not usage.empty:
+        ui.table(
+            usage,
+            "fleet.utilisation",
+            "wattledger-utilisation.csv",
+            title="Roofline use by route (bandwidth and compute against peak)",
+        )
 
 
 render()

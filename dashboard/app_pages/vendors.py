@@ -45,6 +45,20 @@ def render() -> None:
         title="Tokens per joule by hardware",
         legend=True,
     )
+    _utilisation(routes)
+
+
+def _utilisation(routes: object) -> None:
+    table = frames.utilisation_table(routes)  # type: ignore[arg-type]
+    if table.empty:
+        return
+    ui.note(
+        "How full the truck leaves: the share of peak memory bandwidth the measured decode "
+        "steps use (bytes read per step at the mean batch / p50 ITL) and of peak FLOP/s the "
+        "prefills use (a lower bound: TTFT includes queueing), against the catalog's roofline; "
+        "beside it the what-if planner's prediction for the same route at batch 32."
+    )
+    ui.table(table, "vendors.utilisation", "wattledger-utilisation.csv", title="Roofline use")
 
 
 render()
