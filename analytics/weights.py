@@ -21,32 +21,23 @@ from wattledger.analytics.settings import AnalyticsSettings
 log = logging.getLogger(__name__)
 
 
-def catalog_key(table: dict, name: str) -> str | None:  # type: ignore[type-arg]
-    """The catalog key for ``name``: the key itself, or a model's full name (a Hugging Face id
-    such as ``meta-llama/Llama-3.1-8B-Instruct``), matched case-insensitively."""
-    wanted = name.strip().lower()
-    for key, spec in table.items():
-        full = str(getattr(spec, "name", "")).lower()
-        if wanted in (key.lower(), full) or wanted == full.rsplit("/", 1)[-1]:
-            return str(key)
-    return None
-
-
 @functools.lru_cache(maxsize=256)
 def _perf(hardware: str, llm_model: str, quantization: str):  # type: ignore[no-untyped-def]
-    from wattledger.catalog.specs import load_catalog
+    from wattledger.catalog.predict import model_key, quantization_key
     from wattledger.catalog.roofline import PerfModel
+    from wattledger.catalog.specs import load_catalog
     from wattledger.errors import ConfigError
     from wattledger.hardware import catalog_key as hardware_key
 
     catalog = load_catalog()
     hw = hardware_key(hardware)  # NVML, AMD SMI and DCGM names as well as catalog keys
-    model = catalog_key(catalog.models, llm_model)
-    if hw is None or model is None:
+    if hw is None:
         return None
-    try:
-        return PerfModel.from_catalog(catalog, hw, model, quantization or "bf16")
-    except ConfigError:  # a quantization the catalog does not know: use the defaults
+    try:  # model keys, Hugging Face ids and hosted aliases
+        model = model_key(catalog, llm_model)
+        quant = quantization_key(catalog, quantization or "bf16")
+        return PerfModel.from_catalog(catalog, hw, model, quant)
+    except ConfigError:  # a model or quantization the catalog does not know: the defaults
         return None
 
 

@@ -198,6 +198,22 @@ class PerfModel:
         """Idle power of the replica (all devices), watts."""
         return self.device.idle_power_w.value * self.devices
 
+    @property
+    def collective_overhead_s(self) -> float:
+        """Fixed per-step cost of splitting the replica over ``tp`` devices.
+
+        The engine's ``tp_overhead_s_per_doubling`` per doubling, or with ``comm_model`` and an
+        engine that gives ``allreduce_latency_s``, that latency per collective (two all-reduces
+        per layer for tensor parallelism; one all-reduce and two all-to-alls for experts).
+        """
+        if self.tp < 2:
+            return 0.0
+        e = self.engine
+        if self.comm_model and e.allreduce_latency_s is not None:
+            per_layer = 3.0 if self.parallelism == "ep" and self.model.is_moe else 2.0
+            return per_layer * self.model.num_layers.value * e.allreduce_latency_s.value
+        return float(e.tp_overhead_s_per_doubling.value * np.log2(self.tp))
+
     def comm_s(self, tokens: ArrayLike) -> FloatArray:
         """Interconnect time of a step over ``tokens`` tokens (0 without ``comm_model``)."""
         t = np.asarray(tokens, dtype=np.float64)
@@ -261,7 +277,7 @@ class PerfModel:
         compute_s = flops / self.flops_per_s
         memory_s = bytes_moved / self.bandwidth_bps
         kernel_s = np.maximum(compute_s / e.mfu.value, memory_s / e.mbu.value)
-        per_step_s = e.step_overhead_s.value + e.tp_overhead_s_per_doubling.value * np.log2(self.tp)
+        per_step_s = e.step_overhead_s.value + self.collective_overhead_s
         gpu_overhead_s = per_step_s * steps
         if tokens is not None:
             gpu_overhead_s = gpu_overhead_s + self.comm_s(tokens)

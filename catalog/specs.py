@@ -197,6 +197,10 @@ class EngineSpec(_Strict):
     prefill_chunk_tokens: Sourced
     max_num_seqs: Sourced
     gpu_memory_utilization: Sourced
+    #: Latency of one small all-reduce between the devices of a replica. When set, the
+    #: planner's communication model charges it per collective instead of
+    #: ``tp_overhead_s_per_doubling`` (which the fleet simulator keeps using).
+    allreduce_latency_s: Sourced | None = None
 
 
 class PowerSpec(_Strict):
