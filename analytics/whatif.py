@@ -35,7 +35,14 @@ from sqlalchemy import Engine
 from wattledger.analytics.queries.whatif import measured_routes, workload_token_mix
 from wattledger.analytics.rates import effective_hardware_rates, effective_tariffs
 from wattledger.analytics.settings import AnalyticsSettings
-from wattledger.catalog.predict import hardware_key, model_key, predict_route, quantization_key
+from wattledger.catalog.predict import (
+    hardware_key,
+    hosted_price_usd_per_mtok,
+    model_key,
+    predict_route,
+    quantization_key,
+    system_key,
+)
 from wattledger.catalog.specs import load_catalog
 from wattledger.errors import ConfigError, WattledgerError
 
@@ -187,6 +194,25 @@ def _price(conn, hw: str, now: dt.datetime) -> tuple[Decimal, str]:  # type: ign
     )
 
 
+def _hosted(
+    catalog: Any, system: str, model: str, input_tokens: float | None, output_tokens: float | None
+) -> dict[str, Any]:
+    """A hosted system (Groq, Cerebras): modeled energy, published speed, list price."""
+    if input_tokens is None or output_tokens is None:
+        raise WattledgerError("Give --input-tokens and --output-tokens for a hosted system.")
+    route = predict_route(
+        model, system, input_tokens=input_tokens, output_tokens=output_tokens, catalog=catalog
+    )
+    out = route.as_dict()
+    price = hosted_price_usd_per_mtok(
+        catalog, route.assumptions["provider"], model, input_tokens, output_tokens
+    )
+    out["cost_per_mtok_usd"] = None if price is None else str(round(Decimal(str(price[0])), 4))
+    out["cost_source"] = "the provider's list price" if price else "no list price in the catalog"
+    out["measured"] = None
+    return out
+
+
 def predict(
     engine: Engine | None,
     settings: AnalyticsSettings,
@@ -223,6 +249,8 @@ def predict(
             hint="It is the share of the hour the replica serves at the batch.",
         )
     catalog = load_catalog()
+    if system_key(catalog, hardware) is not None:
+        return _hosted(catalog, hardware, llm_model, input_tokens, output_tokens)
     hw = _hardware(hardware)
     mix_source = "--input-tokens/--output-tokens"
     if input_tokens is None or output_tokens is None:

@@ -38,6 +38,9 @@ QUANT_ALIASES = {
     "nvfp4": "fp4",
     "mxfp4": "mxfp4",
 }
+#: A hosted system's energy per token is known to a factor of two at best (its aggregate
+#: throughput is not published): the range stated with it, as a multiple of the point.
+HOSTED_RANGE = (0.5, 2.0)
 #: KV-cache dtypes -> bytes per element.
 KV_DTYPES = {"auto": None, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp8_e4m3": 1.0, "fp8_e5m2": 1.0}
 
@@ -118,6 +121,93 @@ def hardware_key(catalog: Catalog, name: str) -> str:
         f"Unknown hardware {name!r}.",
         hint=f"Known: {', '.join(sorted(catalog.devices))}.",
     )
+
+
+def system_key(catalog: Catalog, name: str) -> str | None:
+    """The catalog key of a hosted system (``groq-lpu``, ``cerebras-wse3``, or its provider)."""
+    wanted = _norm(name)
+    for key, spec in catalog.systems.items():
+        if wanted in {_norm(key), _norm(spec.name), _norm(spec.provider)}:
+            return key
+    return None
+
+
+def _hosted(
+    catalog: Catalog, system: str, model: str, input_tokens: float, output_tokens: float
+) -> RoutePrediction:
+    """A hosted system from its published per-stream speed and its system power (modeled)."""
+    spec = catalog.systems[system]
+    key = model_key(catalog, model)
+    if key not in spec.aggregate_output_tokens_per_s or key not in spec.stream_output_tokens_per_s:
+        raise ConfigError(
+            f"No published throughput for {key} on {spec.name}.",
+            hint=f"Known there: {', '.join(sorted(spec.stream_output_tokens_per_s))}.",
+        )
+    aggregate = spec.aggregate_output_tokens_per_s[key]
+    stream = spec.stream_output_tokens_per_s[key]
+    energy = spec.system_power_w.value / aggregate.value
+    return RoutePrediction(
+        model=key,
+        hardware=system,
+        gpus=1,
+        quantization="as served",
+        fits=True,
+        energy_per_output_token_j=energy,
+        dynamic_energy_per_output_token_j=energy,
+        time_per_output_token_s=1.0 / stream.value,
+        ttft_s=0.0,
+        output_tokens_per_s=aggregate.value,
+        power_w=spec.system_power_w.value,
+        basis="modeled",
+        assumptions={
+            "system": spec.name,
+            "provider": spec.provider,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "system_power_w": {
+                "value": spec.system_power_w.value,
+                "source": spec.system_power_w.source,
+                "guess": spec.system_power_w.guess,
+            },
+            "aggregate_output_tokens_per_s": {
+                "value": aggregate.value,
+                "source": aggregate.source,
+                "guess": aggregate.guess,
+            },
+            "stream_output_tokens_per_s": {"value": stream.value, "source": stream.source},
+            "method": "modeled: system power / aggregate output tokens per second (no meter)",
+            "energy_per_output_token_j_range": [
+                energy * HOSTED_RANGE[0],
+                energy * HOSTED_RANGE[1],
+            ],
+            "batch": None,
+            "memory": None,
+        },
+    )
+
+
+def hosted_price_usd_per_mtok(
+    catalog: Catalog, provider: str, model: str, input_tokens: float, output_tokens: float
+) -> tuple[float, str] | None:
+    """The list price per 1M tokens (input and output blended at the mix) of ``model`` at a
+    hosted ``provider``, with its source; None when the catalog has no price."""
+    key = model_key(catalog, model)
+    for prov in catalog.providers.values():
+        if _norm(prov.provider_name) != _norm(provider):
+            continue
+        for m in prov.models.values():
+            try:
+                served = model_key(catalog, m.served_model)
+            except ConfigError:
+                continue
+            if served == key:
+                total = input_tokens + output_tokens
+                usd = (
+                    m.input_usd_per_mtok.value * input_tokens
+                    + m.output_usd_per_mtok.value * output_tokens
+                ) / total
+                return usd, m.output_usd_per_mtok.source
+    return None
 
 
 def quantization_key(catalog: Catalog, name: str) -> str:
@@ -267,6 +357,8 @@ def predict_route(
     Neither given: the largest batch up to 32 that fits.
     """
     catalog = catalog or load_catalog()
+    if (system := system_key(catalog, hardware)) is not None:
+        return _hosted(catalog, system, model, input_tokens, output_tokens)
     if input_tokens < 1 or output_tokens < 1:
         raise ConfigError(
             f"Token counts must be at least 1 (got {input_tokens:g} in, {output_tokens:g} out)."

@@ -223,3 +223,21 @@ def test_names_users_type_resolve() -> None:
     assert hardware_key(c, "H100") == hardware_key(c, "H100-SXM") == "H100-SXM"
     with pytest.raises(ConfigError, match="Unknown model"):
         model_key(c, "gpt-5")
+
+
+def test_hosted_systems_are_modeled_with_a_range_and_a_list_price(tmp_path: Path) -> None:
+    r = whatif(
+        tmp_path, "--model", "llama-3.3-70b-versatile", "--hardware", "groq-lpu", *BASE, "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["basis"] == "modeled" and data["hardware"] == "groq-lpu"
+    low, high = data["assumptions"]["energy_per_output_token_j_range"]
+    assert low < data["energy_per_output_token_j"] < high
+    # 1 / the published per-stream speed (280 tokens/s for llama-3.3-70b-versatile).
+    assert data["time_per_output_token_s"] == pytest.approx(1 / 280)
+    assert (
+        float(data["cost_per_mtok_usd"]) > 0 and data["cost_source"] == "the provider's list price"
+    )
+    unknown = whatif(tmp_path, "--model", "qwen3-8b", "--hardware", "cerebras", *BASE)
+    assert unknown.returncode == 1 and "No published throughput" in unknown.stderr

@@ -163,7 +163,7 @@ def whatif(
     finally:
         if engine is not None:
             engine.dispose()
-    if engine is None:
+    if engine is None and "calibration" in out["assumptions"]:
         out["assumptions"]["calibration"]["evidence"] = f"none ({why})"
     if as_json:
         emit_json(out)
@@ -173,6 +173,18 @@ def whatif(
 
 def _print(out: dict[str, Any]) -> None:
     a = out["assumptions"]
+    if out["basis"] == "modeled":
+        typer.echo(f"MODELED  {out['model']} on {a['system']} ({a['provider']})")
+        typer.echo(f"  time per output token  {_ms(out['time_per_output_token_s'])} (published)")
+        typer.echo(
+            f"  energy                 {out['energy_per_output_token_j']:.3f} J per output token "
+            f"({a['method']})"
+        )
+        cost = out["cost_per_mtok_usd"]
+        typer.echo(
+            f"  cost per 1M tokens     {'$' + cost if cost else 'n/a'} ({out['cost_source']})"
+        )
+        return
     typer.echo(
         f"PREDICTED  {out['model']}@{out['quantization']} on {out['gpus']} x {out['hardware']} "
         f"(batch {a['batch']:g}, {a['input_tokens']:,.0f} in / {a['output_tokens']:,.0f} out "
