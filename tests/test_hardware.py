@@ -16,12 +16,12 @@ NAMES = [
     # (reported name, key, in the catalog)
     ("NVIDIA H100 80GB HBM3", "H100-SXM", True),
     ("H100 80GB HBM3", "H100-SXM", True),
-    ("NVIDIA H100 PCIe", "H100-PCIe", False),
-    ("NVIDIA H100 NVL", "H100-NVL", False),
+    ("NVIDIA H100 PCIe", "H100-PCIe", True),
+    ("NVIDIA H100 NVL", "H100-NVL", True),
     ("NVIDIA H200", "H200", True),
     ("NVIDIA H200 NVL", "H200-NVL", False),
     ("NVIDIA H20", "H20", False),
-    ("NVIDIA B200", "B200", False),
+    ("NVIDIA B200", "B200", True),
     ("NVIDIA A100-SXM4-80GB", "A100-80GB-SXM", True),
     ("NVIDIA A100-SXM4-40GB", "A100-40GB-SXM", True),
     ("A100-SXM4-40GB", "A100-40GB-SXM", True),
@@ -29,11 +29,11 @@ NAMES = [
     ("NVIDIA A100 80GB PCIe", "A100-80GB-PCIe", False),
     ("NVIDIA A100-PCIE-40GB", "A100-40GB-PCIe", False),
     ("NVIDIA L4", "L4", True),
-    ("NVIDIA L40S", "L40S", False),
+    ("NVIDIA L40S", "L40S", True),
     ("NVIDIA A10G", "A10G", False),
     ("AMD Instinct MI300X", "MI300X", True),
     ("AMD Instinct MI300X OAM", "MI300X", True),
-    ("AMD Instinct MI325X", "MI325X", False),
+    ("AMD Instinct MI325X", "MI325X", True),
     ("AMD Instinct MI250X", "MI250X", False),
     ("AMD INSTINCT MI250X (MCM) OAM AC MBA", "MI250X", False),
     ("AMD Instinct MI210", "MI210", False),
@@ -137,7 +137,7 @@ def test_catalog_idle_power_for_real_names() -> None:
 
     expected = load_catalog().devices["H100-SXM"].idle_power_w.value
     assert catalog_idle_power_w("NVIDIA H100 80GB HBM3") == pytest.approx(expected)
-    assert catalog_idle_power_w("NVIDIA L40S") is None  # known part, not in the catalog
+    assert catalog_idle_power_w("NVIDIA A10G") is None  # known part, not in the catalog
     assert catalog_idle_power_w("mystery") is None
 
 
@@ -157,7 +157,7 @@ def test_fleet_table_shows_identity_or_unknown() -> None:
 
     from wattledger.dashboard.frames_ops import device_table
 
-    names = ["NVIDIA H100 80GB HBM3", "NVIDIA L40S", "NVIDIA H100", "Fake GPU"]
+    names = ["NVIDIA H100 80GB HBM3", "NVIDIA A10G", "NVIDIA H100", "Fake GPU"]
     zeros = [0.0] * len(names)
     summary = pd.DataFrame(
         {
@@ -183,7 +183,7 @@ def test_fleet_table_shows_identity_or_unknown() -> None:
     assert table["Hardware"].tolist() == names  # as reported
     assert table["Identified as"].tolist() == [
         "H100-SXM",
-        "L40S (not in catalog)",
+        "A10G (not in catalog)",
         "unknown",
         "unknown",
     ]

@@ -2,11 +2,13 @@
 
 Real libraries name the same part differently. NVML and DCGM report ``NVIDIA H100 80GB HBM3``
 for an H100 SXM5 (older drivers drop the ``NVIDIA`` prefix or say ``Tesla``), AMD SMI reports a
-market name such as ``AMD Instinct MI300X`` (rocm-smi adds ``OAM`` or ``(MCM)``), and sysfs only
-gives the PCI device id (``/sys/bus/pci/devices/*/device``, ``0x2330``). :func:`resolve` maps all
-of them to one key, the hardware catalog's where the catalog has the part
-(``collectors/simulate/data/hardware.toml``). A name nothing here knows stays unknown: it is
-stored as reported and never matched to a near neighbour (an H20 is not an H200).
+market name such as ``AMD Instinct MI300X`` (rocm-smi adds ``OAM`` or ``(MCM)``), hl-smi names a
+Gaudi 3 OAM ``HL-325L``, JAX names TPUs ``TPU v5 lite``, and sysfs only gives the PCI device id
+(``/sys/bus/pci/devices/*/device``, ``0x2330``). :func:`resolve` maps all of them to one key, the
+hardware catalog's where the catalog has the part (``catalog/data/hardware.toml``); a catalog
+key, name or alias (``H100`` for the SXM part) matches exactly, ignoring case. A name nothing here
+knows stays unknown: it is stored as reported and never matched to a near neighbour (an H20 is not
+an H200).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ _PARTS = {
         Part("H200-NVL", "nvidia", "NVIDIA H200 NVL 141GB"),
         Part("H20", "nvidia", "NVIDIA H20 96GB"),
         Part("B200", "nvidia", "NVIDIA B200 180GB"),
+        Part("GB200", "nvidia", "NVIDIA GB200 (per B200 GPU in a GB200 NVL72) 186GB"),
         Part("A100-80GB-SXM", "nvidia", "NVIDIA A100 SXM4 80GB"),
         Part("A100-40GB-SXM", "nvidia", "NVIDIA A100 SXM4 40GB"),
         Part("A100-80GB-PCIe", "nvidia", "NVIDIA A100 PCIe 80GB"),
@@ -48,8 +51,15 @@ _PARTS = {
         Part("A10G", "nvidia", "NVIDIA A10G 24GB"),
         Part("MI300X", "amd", "AMD Instinct MI300X 192GB"),
         Part("MI325X", "amd", "AMD Instinct MI325X 256GB"),
+        Part("MI355X", "amd", "AMD Instinct MI355X 288GB"),
         Part("MI250X", "amd", "AMD Instinct MI250X 128GB"),
         Part("MI210", "amd", "AMD Instinct MI210 64GB"),
+        Part("Gaudi3", "intel", "Intel Gaudi 3 HL-325L OAM 128GB"),
+        Part("TPU-v5e", "google", "Google Cloud TPU v5e"),
+        Part("TPU-v5p", "google", "Google Cloud TPU v5p"),
+        Part("TPU-v6e", "google", "Google Cloud TPU v6e (Trillium)"),
+        Part("Inferentia2", "aws", "AWS Inferentia2"),
+        Part("Trainium2", "aws", "AWS Trainium2"),
     )
 }
 
@@ -64,6 +74,7 @@ _NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"h200 nvl( 141gb)?", "H200-NVL"),
     (r"h20( 96gb)?( hbm3)?", "H20"),
     (r"b200( sxm6?)?( 180gb)?( hbm3e)?", "B200"),
+    (r"gb200( nvl72)?( 186gb| 192gb)?( hbm3e)?", "GB200"),
     (r"a100 (sxm4 80gb|80gb sxm4?|sxm4? 80gb)", "A100-80GB-SXM"),
     (r"a100 (sxm4 40gb|40gb sxm4?|sxm4? 40gb)", "A100-40GB-SXM"),
     (r"a100 (80gb pcie|pcie 80gb)", "A100-80GB-PCIe"),
@@ -73,11 +84,20 @@ _NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"a10g( 24gb)?", "A10G"),
     (r"mi300x( 192gb)?( hbm3)?", "MI300X"),
     (r"mi325x( 256gb)?( hbm3e)?", "MI325X"),
+    (r"mi355x( 288gb)?( hbm3e)?", "MI355X"),
     (r"mi250x( mi250)?( 128gb)?", "MI250X"),
     (r"mi210( 64gb)?", "MI210"),
+    (r"(gaudi ?3|hl ?325l?)( oam)?( 128gb)?", "Gaudi3"),  # hl-smi: "HL-325L"
+    (r"(cloud )?tpu ?v5 ?(e|lite)( ?pod)?( ?slice)?", "TPU-v5e"),  # JAX: "TPU v5 lite"
+    (r"(cloud )?tpu ?v5p?( ?slice)?", "TPU-v5p"),  # JAX: "TPU v5"
+    (r"(cloud )?tpu ?v6 ?(e|lite)( ?slice)?|trillium", "TPU-v6e"),  # JAX: "TPU v6 lite"
+    (r"inferentia ?2|inf2", "Inferentia2"),
+    (r"trainium ?2|trn2", "Trainium2"),
 )
 #: Words that name the vendor, the product line or the package, never the part.
-_NOISE = re.compile(r"\b(nvidia|tesla|amd|instinct|oam|mcm|ac|mba|accelerator|gpu)\b|[()]")
+_NOISE = re.compile(
+    r"\b(nvidia|tesla|amd|instinct|oam|mcm|ac|mba|accelerator|gpu|intel|habana|google|aws)\b|[()]"
+)
 
 #: (PCI vendor id, PCI device id) -> part key.
 _PCI_IDS = {
@@ -109,7 +129,7 @@ class HardwareIdentity:
     Attributes:
         reported: The name as the device reported it (kept as is).
         key: The part's key (the catalog's where it has the part), or None when unknown.
-        vendor: ``nvidia`` or ``amd`` when known.
+        vendor: ``nvidia``, ``amd``, ``intel``, ``google`` or ``aws`` when known.
         name: A display name: the part's, or the reported name when unknown.
         in_catalog: Whether the hardware catalog (roofline, idle and TDP figures) has the part.
         matched_by: ``catalog``, ``name`` or ``pci`` (what identified it), None when unknown.
@@ -151,6 +171,22 @@ def _catalog() -> dict[str, str]:
     return {str(k): str(getattr(v, "name", k)) for k, v in devices.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def _catalog_names() -> dict[str, str]:
+    """Lower-cased catalog key, name or alias -> catalog key (empty without the catalog)."""
+    try:
+        from wattledger.catalog.specs import load_catalog
+
+        devices = load_catalog().devices
+    except Exception:  # noqa: BLE001 - identity must work without the catalog
+        return {}
+    names: dict[str, str] = {}
+    for key, spec in devices.items():
+        for n in (key, spec.name, *spec.aliases):
+            names.setdefault(n.strip().lower(), key)
+    return names
+
+
 def parse_pci_id(value: int | str | None) -> tuple[int | None, int | None]:
     """(vendor id, device id) from an NVML ``pciDeviceId`` (``device << 16 | vendor``), a
     sysfs ``0x2330`` string or a plain device id; (None, None) when it cannot be read."""
@@ -184,11 +220,11 @@ def resolve(
     """
     reported = (name or "").strip()
     catalog = _catalog()
-    for key, full in catalog.items():  # a catalog key or the catalog's own name
-        if reported.lower() in (key.lower(), full.lower()):
-            part = _PARTS.get(key)
-            vendor = part.vendor if part else None
-            return HardwareIdentity(reported, key, vendor, full, True, "catalog")
+    key = _catalog_names().get(reported.lower()) if reported else None
+    if key is not None and key in catalog:  # a catalog key, the catalog's name or an alias
+        part = _PARTS.get(key)
+        vendor = part.vendor if part else None
+        return HardwareIdentity(reported, key, vendor, catalog[key], True, "catalog")
     key = _by_name(_normalise(reported), memory_bytes)
     how = "name"
     if key is None:

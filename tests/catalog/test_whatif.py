@@ -179,7 +179,7 @@ def test_decode_at_batch_one_follows_bytes_over_bandwidth() -> None:
 
 
 def test_mxfp4_halves_the_weights_of_fp8() -> None:
-    fp8 = predict_route("gpt-oss-120b", "H100", quantization="fp8", batch=1)
+    fp8 = predict_route("gpt-oss-120b", "H100", gpus=2, quantization="fp8", batch=1)
     mx = predict_route("gpt-oss-120b", "H100", quantization="mxfp4", batch=1)
     ratio = mx.assumptions["memory"]["weights_gb"] / fp8.assumptions["memory"]["weights_gb"]
     assert 0.5 < ratio < 0.6

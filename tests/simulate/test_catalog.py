@@ -11,7 +11,7 @@ from wattledger.catalog.specs import DATA_DIR, Catalog, catalog_markdown, load_c
 from wattledger.catalog.roofline import PerfModel
 from wattledger.errors import ConfigError
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "simulator.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"
 
 
 def test_every_number_has_a_source_and_is_positive(catalog: Catalog) -> None:
@@ -97,7 +97,7 @@ def test_malformed_or_missing_catalog_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_docs_list_every_catalog_number_with_its_source(catalog: Catalog) -> None:
-    """docs/simulator.md embeds the generated table; regenerate it when a catalog changes."""
+    """docs/catalog.md embeds the generated table; regenerate it when a catalog changes."""
     assert catalog_markdown(catalog) in DOCS.read_text()
 
 
