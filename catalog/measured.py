@@ -245,3 +245,55 @@ def leave_one_family_out(rows: list[Row] | None = None, catalog: Catalog | None 
 def as_sourced(value: float, source: str) -> Sourced:
     """A fitted number as a catalog entry (always a guess: it is fitted, not published)."""
     return Sourced(value=value, source=source, guess=True)
+
+
+def route_calibration(
+    engine: str = "vllm", rows: list[Row] | None = None, catalog: Catalog | None = None
+) -> dict[str, dict[str, float]]:
+    """What the fleet's calibration does for a planner profile that was not fitted to the data.
+
+    Each route (model x GPU) is predicted with ``engine``'s profile as shipped, then scaled by
+    the geometric mean of measured / predicted over every *other* route (the planner's
+    leave-one-route-out calibration). Returns the median |error| per metric, uncalibrated and
+    calibrated.
+    """
+    catalog = catalog or load_catalog()
+    if rows is None:
+        rows, _ = load(catalog)
+    preds = []
+    for r in rows:
+        perf = PerfModel(
+            catalog.devices[r.hardware],
+            catalog.models[r.model],
+            catalog.quantizations["bf16"],
+            catalog.engines[engine],
+            catalog.power,
+            r.tp,
+            pp=r.pp,
+            comm_model=True,
+        )
+        s = steady_state(perf, r.batch, INPUT_TOKENS[r.task], r.output_tokens)
+        preds.append((s.tpot_s, s.energy_per_output_token_j))
+    logs = np.array(
+        [
+            (math.log(r.tpot_s / p[0]), math.log(r.energy_per_output_token_j / p[1]))
+            for r, p in zip(rows, preds, strict=True)
+        ]
+    )
+    routes = [(r.model, r.hardware) for r in rows]
+    by_route: dict[tuple[str, str], list[int]] = {}
+    for i, k in enumerate(routes):
+        by_route.setdefault(k, []).append(i)
+    route_means = {k: logs[idx].mean(axis=0) for k, idx in by_route.items()}
+    raw, cal = [], []
+    for i, (r, p) in enumerate(zip(rows, preds, strict=True)):
+        others = [v for k, v in route_means.items() if k != routes[i]]
+        f = np.exp(np.mean(others, axis=0))
+        meas = (r.tpot_s, r.energy_per_output_token_j)
+        raw.append([abs(p[j] / meas[j] - 1) for j in (0, 1)])
+        cal.append([abs(p[j] * f[j] / meas[j] - 1) for j in (0, 1)])
+    raw_m, cal_m = np.median(raw, axis=0), np.median(cal, axis=0)
+    return {
+        "uncalibrated": {"tpot": float(raw_m[0]), "energy": float(raw_m[1])},
+        "calibrated": {"tpot": float(cal_m[0]), "energy": float(cal_m[1])},
+    }
