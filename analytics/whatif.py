@@ -398,3 +398,49 @@ def predict(
         else None
     )
     return out
+
+
+def route_use(row: Any) -> dict[str, Any] | None:
+    """Roofline use of one route-summary row (provider, hardware_model, llm_model,
+    quantization, requests, input/output tokens, mean_batch_size, itl_p50_s, ttft_p50_s); None
+    for hosted routes and routes the catalog does not know. A route that reports no batch size
+    is taken at batch 1, a lower bound (``batch_source`` says so)."""
+    from wattledger.catalog.predict import achieved_utilisation
+
+    get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
+    requests = get("requests") or 0
+    if not get("hardware_model") or not requests:
+        return None
+    batch = _pos(get("mean_batch_size"))
+    got = achieved_utilisation(
+        str(get("hardware_model")),
+        str(get("llm_model")),
+        str(get("quantization") or "bf16"),
+        batch=batch or 1.0,
+        itl_s=_pos(get("itl_p50_s")) or 0.0,
+        ttft_s=_pos(get("ttft_p50_s")),
+        input_tokens=float(get("input_tokens") or 0) / requests,
+        output_tokens=float(get("output_tokens") or 0) / requests,
+    )
+    if got is None:
+        return None
+    got["batch_source"] = "reported" if batch else "not reported: 1 (a lower bound)"
+    got["itl_p50_s"] = _pos(get("itl_p50_s"))
+    return got
+
+
+def fleet_roofline_use(
+    engine: Engine, settings: AnalyticsSettings, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """:func:`route_use` for every self-hosted route of the lookback window."""
+    from wattledger.analytics.queries.dashboard import RollupFilter, route_summary
+
+    start = now - dt.timedelta(days=settings.recommend.lookback_days)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(route_summary(RollupFilter(start, now)))]
+    out = []
+    for r in rows:
+        if (use := route_use(r)) is not None:
+            keys = ("provider", "hardware_model", "llm_model", "quantization", "requests")
+            out.append({**{k: r[k] for k in keys}, **use})
+    return out

@@ -257,39 +257,28 @@ def utilisation_table(routes: pd.DataFrame) -> pd.DataFrame:
     """How full the truck leaves: per self-hosted route, the share of peak memory bandwidth its
     decode steps and of peak FLOP/s its prefills achieve (measured ITL, TTFT and batch against
     the catalog's roofline), and the planner's figures for the same route at batch 32."""
-    from wattledger.catalog.predict import achieved_utilisation
+    from wattledger.analytics.whatif import route_use
 
     rows = []
-    for r in with_route(routes).itertuples(index=False):
-        if not r.hardware_model or not r.requests:  # hosted routes name no device
-            continue
-        reported = pd.notna(r.mean_batch_size) and float(r.mean_batch_size) > 0
-        got = achieved_utilisation(
-            str(r.hardware_model),
-            str(r.llm_model),
-            str(r.quantization or "bf16"),
-            batch=float(r.mean_batch_size) if reported else 1.0,
-            itl_s=float(r.itl_p50_s) if pd.notna(r.itl_p50_s) else 0.0,
-            ttft_s=float(r.ttft_p50_s) if pd.notna(r.ttft_p50_s) else None,
-            input_tokens=float(r.input_tokens) / float(r.requests),
-            output_tokens=float(r.output_tokens) / float(r.requests),
-        )
+    for r in with_route(routes).to_dict("records"):
+        r = {k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in r.items()}
+        got = route_use(r)
         if got is None:
             continue
         at32 = got["at_batch_32"] or {}
         rows.append(
             {
-                "Route": r.route,
+                "Route": r["route"],
                 "Devices (assumed)": got["gpus"],
                 "Mean batch": got["batch"],
-                "Batch source": "reported" if reported else "not reported: 1 (a lower bound)",
+                "Batch source": got["batch_source"],
                 "Decode bandwidth used (%)": 100 * got["decode_bandwidth_utilisation"],
                 "Prefill compute used (%)": (
                     None
                     if got["prefill_compute_utilisation"] is None
                     else 100 * got["prefill_compute_utilisation"]
                 ),
-                "Measured p50 ITL (ms)": float(r.itl_p50_s) * 1000,
+                "Measured p50 ITL (ms)": (got["itl_p50_s"] or 0.0) * 1000,
                 "Predicted ITL at batch 32 (ms)": (
                     at32["time_per_output_token_s"] * 1000 if at32 else None
                 ),

@@ -210,3 +210,33 @@ def test_whatif_cli_json(warehouse: str, tmp_path: Path) -> None:
         "time_per_output_token_s",
         "dynamic_energy_per_output_token_j",
     }
+
+
+def test_fleet_roofline_use_from_the_cli(warehouse: str) -> None:
+    """How full the truck leaves, per measured route: the simulator's engine reaches at most
+    its catalog bandwidth efficiency (mbu 0.75), so a share above 1 would be a unit error."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wattledger",
+            "--database-url",
+            warehouse,
+            "whatif",
+            "--fleet",
+            "--at",
+            END.isoformat(),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert len(rows) >= 4
+    for row in rows:
+        assert row["basis"] == "measured" and row["batch_source"] == "reported"
+        assert 0 < row["decode_bandwidth_utilisation"] <= 1.0, row
+        assert row["at_batch_32"] is None or row["at_batch_32"]["basis"] == "predicted"

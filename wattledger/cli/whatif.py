@@ -96,6 +96,14 @@ def whatif(
     list_catalog: Annotated[
         bool, typer.Option("--list", help="List the catalog's models and hardware and exit.")
     ] = False,
+    fleet: Annotated[
+        bool,
+        typer.Option(
+            "--fleet",
+            help="Show how much of the roofline each measured route uses (bandwidth, compute) "
+            "and exit.",
+        ),
+    ] = False,
     as_json: bool = json_option(),
 ) -> None:
     """Predict time per token, energy per token and cost of a model on hardware.
@@ -119,6 +127,9 @@ def whatif(
 
     if list_catalog:
         _list(as_json)
+        return
+    if fleet:
+        _fleet(ctx, at, as_json)
         return
     if not model or not hardware:
         raise WattledgerError(
@@ -232,6 +243,45 @@ def _print(out: dict[str, Any]) -> None:
             f"{_ms(meas['time_per_output_token_s'] or 0)}, batch {meas['batch']:g}, "
             f"${meas['cost_per_mtok_usd']} per 1M tokens ({meas['requests']:,} requests)"
         )
+
+
+def _fleet(ctx: typer.Context, at: str | None, as_json: bool) -> None:
+    from wattledger.analytics.whatif import fleet_roofline_use
+    from wattledger.errors import WattledgerError
+
+    settings = state(ctx).settings()
+    engine, why = _open_warehouse(settings.url)
+    if engine is None:
+        raise WattledgerError(f"--fleet needs the warehouse: {why}.")
+    try:
+        rows = fleet_roofline_use(
+            engine, settings.analytics, parse_utc(at, "--at") or dt.datetime.now(dt.UTC)
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        typer.echo("No measured self-hosted route the catalog knows in the lookback window.")
+        return
+    typer.echo(
+        f"{'route':<44} {'batch':>7} {'bandwidth':>9} {'compute':>8} {'ITL':>9} {'ITL@32':>9}"
+    )
+    for r in rows:
+        route = f"{r['provider']}/{r['hardware_model']}/{r['llm_model']}"
+        at32 = r["at_batch_32"]
+        compute = r["prefill_compute_utilisation"]
+        typer.echo(
+            f"{route[:44]:<44} {r['batch']:>7.1f} {r['decode_bandwidth_utilisation']:>9.0%} "
+            f"{'n/a' if compute is None else f'{compute:.0%}':>8} "
+            f"{_ms(r['itl_p50_s'] or 0):>9} "
+            f"{_ms(at32['time_per_output_token_s']) if at32 else 'n/a':>9}"
+        )
+    typer.echo(
+        "bandwidth: bytes a decode step reads / p50 ITL / peak; compute: prefill FLOPs / p50 "
+        "TTFT / peak (a lower bound); ITL@32: PREDICTED at batch 32."
+    )
 
 
 def _list(as_json: bool) -> None:
