@@ -125,26 +125,28 @@ def defaults(catalog: Catalog | None = None) -> dict[str, float]:
     return out
 
 
+def _steady(cat: Catalog, engine: str, r: Row) -> tuple[float, float]:
+    """(TPOT, J per output token) of one measured configuration under ``engine``'s profile."""
+    perf = PerfModel(
+        cat.devices[r.hardware],
+        cat.models[r.model],
+        cat.quantizations["bf16"],
+        cat.engines[engine],
+        cat.power,
+        r.tp,
+        pp=r.pp,
+        comm_model=True,
+    )
+    s = steady_state(perf, r.batch, INPUT_TOKENS[r.task], r.output_tokens)
+    return s.tpot_s, s.energy_per_output_token_j
+
+
 def predict(
     rows: Iterable[Row], params: dict[str, float], catalog: Catalog | None = None
 ) -> list[tuple[float, float]]:
     """(predicted TPOT, predicted J per output token) per row with ``params``."""
     cat = _with(catalog or load_catalog(), params)
-    out = []
-    for r in rows:
-        perf = PerfModel(
-            cat.devices[r.hardware],
-            cat.models[r.model],
-            cat.quantizations["bf16"],
-            cat.engines[ENGINE],
-            cat.power,
-            r.tp,
-            pp=r.pp,
-            comm_model=True,
-        )
-        s = steady_state(perf, r.batch, INPUT_TOKENS[r.task], r.output_tokens)
-        out.append((s.tpot_s, s.energy_per_output_token_j))
-    return out
+    return [_steady(cat, ENGINE, r) for r in rows]
 
 
 def errors(rows: list[Row], preds: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -260,20 +262,7 @@ def route_calibration(
     catalog = catalog or load_catalog()
     if rows is None:
         rows, _ = load(catalog)
-    preds = []
-    for r in rows:
-        perf = PerfModel(
-            catalog.devices[r.hardware],
-            catalog.models[r.model],
-            catalog.quantizations["bf16"],
-            catalog.engines[engine],
-            catalog.power,
-            r.tp,
-            pp=r.pp,
-            comm_model=True,
-        )
-        s = steady_state(perf, r.batch, INPUT_TOKENS[r.task], r.output_tokens)
-        preds.append((s.tpot_s, s.energy_per_output_token_j))
+    preds = [_steady(catalog, engine, r) for r in rows]
     logs = np.array(
         [
             (math.log(r.tpot_s / p[0]), math.log(r.energy_per_output_token_j / p[1]))

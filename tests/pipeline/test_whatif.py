@@ -176,15 +176,20 @@ def test_unknown_hardware_is_a_clear_error(warehouse: str) -> None:
     engine.dispose()
 
 
+def _whatif_cli(warehouse: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wattledger", "--database-url", warehouse, "whatif", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+
+
 def test_whatif_cli_json(warehouse: str, tmp_path: Path) -> None:
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wattledger",
-            "--database-url",
-            warehouse,
-            "whatif",
+    r = _whatif_cli(
+        warehouse,
+        *[
             "--workload",
             "chat",
             "--model",
@@ -197,10 +202,6 @@ def test_whatif_cli_json(warehouse: str, tmp_path: Path) -> None:
             END.isoformat(),
             "--json",
         ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
@@ -215,24 +216,7 @@ def test_whatif_cli_json(warehouse: str, tmp_path: Path) -> None:
 def test_fleet_roofline_use_from_the_cli(warehouse: str) -> None:
     """How full the truck leaves, per measured route: the simulator's engine reaches at most
     its catalog bandwidth efficiency (mbu 0.75), so a share above 1 would be a unit error."""
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wattledger",
-            "--database-url",
-            warehouse,
-            "whatif",
-            "--fleet",
-            "--at",
-            END.isoformat(),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    r = _whatif_cli(warehouse, "--fleet", "--at", END.isoformat(), "--json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert len(rows) >= 4
