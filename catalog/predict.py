@@ -255,6 +255,13 @@ def perf_model(
             f"Unknown engine profile {engine!r}.", hint=f"Known: {', '.join(catalog.engines)}."
         )
     spec = catalog.models[model_key(catalog, model)]
+    tp = gpus // pp
+    heads = int(spec.num_attention_heads.value)
+    if tp > 1 and heads % tp:
+        raise ConfigError(
+            f"{tp}-way tensor parallelism cannot split {spec.name}'s {heads} attention heads.",
+            hint="Use a --gpus count that divides the heads (1, 2, 4, 8 usually do).",
+        )
     if parallelism == "ep" and not spec.is_moe:
         raise ConfigError(
             f"{spec.name} is dense: expert parallelism needs a mixture-of-experts model.",
