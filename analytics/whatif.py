@@ -368,7 +368,8 @@ def predict(
             * Decimal(1_000_000)
         )
     out["cost_per_mtok_usd"] = str(round(cost, 4))
-    out["usd_per_device_hour"] = str(usd_h)
+    # A contract rate is stored NUMERIC(18, 8): "3.79", not "3.79000000".
+    out["usd_per_device_hour"] = f"{usd_h.quantize(Decimal('0.0001')).normalize():f}"
     out["usd_per_device_hour_source"] = usd_src
     out["workload"] = workload
     out["meets_slo"] = (

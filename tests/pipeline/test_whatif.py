@@ -132,6 +132,7 @@ def test_prediction_for_an_unused_route_is_marked_predicted(warehouse: str) -> N
     assert 0 < p["ttft_s"] < 10 and 0 < p["time_per_output_token_s"] < 1
     assert p["output_tokens_per_j"] > 0 and float(p["cost_per_mtok_usd"]) > 0
     assert p["meets_slo"] is not None and p["measured"] is None
+    assert not p["usd_per_device_hour"].endswith("00")  # "3.79", never "3.79000000" (#22)
     a = p["assumptions"]
     assert a["token_mix_source"].startswith("median of")
     assert a["calibration"]["routes"] and a["calibration"]["factors"]
