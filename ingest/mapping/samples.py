@@ -15,6 +15,15 @@ metric                   column                  accepted values
 ``hw.temperature``       ``temperature_c``       finite (Cel)
 =======================  ======================  =========================================
 
+Other producers' names for the same readings are accepted (:data:`METRIC_ALIASES`): the
+OpenLIT GPU collector's ``hw.gpu.power.draw``, ``hw.gpu.energy.consumed`` and
+``hw.gpu.temperature`` (``sensor=die``), and NVIDIA dcgm-exporter's fields as an OpenTelemetry
+Collector's Prometheus receiver forwards them (``DCGM_FI_DEV_POWER_USAGE`` W,
+``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION`` mJ, ``DCGM_FI_DEV_GPU_UTIL`` %,
+``DCGM_FI_DEV_GPU_TEMP`` °C, ``DCGM_FI_DEV_FB_USED`` MiB), converted to our units; their device
+labels (``UUID``, ``modelName``, ``Hostname``, ``gpu``; OpenLIT's ``gpu.index``) stand in for ours
+where ours are absent (:data:`ATTRIBUTE_ALIASES`), and the power source says who sent them.
+
 Other metrics are counted as ignored. ``method`` is ``wattledger.energy.method`` when given
 (``counter``, ``power`` or ``modeled``), else ``counter`` when the row has an energy counter,
 else ``power``. Every device seen gets one ``devices`` row for the upsert.
@@ -68,6 +77,32 @@ METRIC_COLUMNS: dict[str, tuple[str, float | None, float | None]] = {
     sc.HW_GPU_MEMORY_USAGE: ("memory_used_bytes", 0.0, bounds.MAX_MEMORY_BYTES),
     sc.HW_TEMPERATURE: ("temperature_c", bounds.MIN_TEMPERATURE_C, bounds.MAX_TEMPERATURE_C),
 }
+#: Other producers' metric name -> (our metric, factor to our unit, default power source).
+METRIC_ALIASES: dict[str, tuple[str, float, str]] = {
+    # OpenLIT's opentelemetry-gpu-collector (docs: sdk README "GPU Hardware Telemetry").
+    "hw.gpu.power.draw": (sc.HW_POWER, 1.0, "openlit"),
+    "hw.gpu.energy.consumed": (sc.HW_ENERGY, 1.0, "openlit"),
+    "hw.gpu.temperature": (sc.HW_TEMPERATURE, 1.0, "openlit"),
+    # NVIDIA dcgm-exporter field ids (default counters CSV), through a Prometheus receiver.
+    "DCGM_FI_DEV_POWER_USAGE": (sc.HW_POWER, 1.0, "dcgm"),
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": (sc.HW_ENERGY, 1e-3, "dcgm"),  # mJ since boot
+    "DCGM_FI_DEV_GPU_UTIL": (sc.HW_GPU_UTILIZATION, 0.01, "dcgm"),  # percent
+    "DCGM_FI_DEV_GPU_TEMP": (sc.HW_TEMPERATURE, 1.0, "dcgm"),
+    "DCGM_FI_DEV_FB_USED": (sc.HW_GPU_MEMORY_USAGE, 1024.0 * 1024.0, "dcgm"),  # MiB
+}
+#: Instrument names are case-insensitive (OpenTelemetry API spec; the Python SDK lower-cases
+#: them, a Collector's Prometheus receiver keeps dcgm-exporter's upper case): looked up lowered.
+_ALIASES = {k.lower(): v for k, v in METRIC_ALIASES.items()}
+#: Other producers' device attribute -> ours (used only where ours is absent).
+ATTRIBUTE_ALIASES: dict[str, str] = {
+    "UUID": sc.HW_ID,  # dcgm-exporter
+    "modelName": sc.HW_MODEL,  # dcgm-exporter
+    "Hostname": sc.HOST_NAME,  # dcgm-exporter
+    "gpu": sc.WL_DEVICE_INDEX,  # dcgm-exporter (a string such as "0")
+    "gpu.index": sc.WL_DEVICE_INDEX,  # OpenLIT
+}
+#: OpenLIT labels each temperature reading with its sensor; the die's is the one we keep.
+SENSOR = "sensor"
 #: Device attributes: attribute -> (low, high), both inclusive.
 _ATTR_BOUNDS: dict[str, tuple[float, float]] = {
     sc.WL_TDP_W: (bounds.MIN_TDP_W, bounds.MAX_POWER_W),
@@ -89,7 +124,9 @@ _STRING_ATTRS = (
 _FLOAT_ATTRS = (sc.WL_TDP_W, sc.WL_IDLE_POWER_W)
 _INT_ATTRS = (sc.WL_DEVICE_INDEX,)
 #: Point/resource attribute names the mapping reads; the decoder extracts exactly these.
-SAMPLE_ATTRIBUTE_KEYS: frozenset[str] = frozenset(_STRING_ATTRS + _FLOAT_ATTRS + _INT_ATTRS)
+SAMPLE_ATTRIBUTE_KEYS: frozenset[str] = frozenset(
+    _STRING_ATTRS + _FLOAT_ATTRS + _INT_ATTRS + (*ATTRIBUTE_ALIASES, SENSOR)
+)
 
 _UUID = r"(?i)^(GPU-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _MIN_NS = 946_684_800 * 10**9
@@ -145,7 +182,7 @@ def map_samples(columns: Mapping[str, ColumnInput], *, tenant: str) -> MappedSam
     """
     if not tenant or len(tenant) > _LENGTHS["tenant"]:
         raise ValueError(f"tenant must be 1..{_LENGTHS['tenant']} characters, got {tenant!r}")
-    cols = Columns(columns, METRIC)
+    cols = Columns(_canonical(columns), METRIC)
     n = cols.n
     metric, _ = string_column(cols.values(METRIC))
     task, _ = string_column(cols.values(sc.HW_GPU_TASK))
@@ -281,6 +318,61 @@ def map_samples(columns: Mapping[str, ColumnInput], *, tenant: str) -> MappedSam
         rejected_by_reason=dict(rej.by_reason),
         first_error=rej.first_message,
     )
+
+
+def _pylist(values: ColumnInput | None, n: int) -> list[object]:
+    if values is None:
+        return [None] * n
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.to_pylist()
+    return list(values)
+
+
+def _canonical(columns: Mapping[str, ColumnInput]) -> Mapping[str, ColumnInput]:
+    """``columns`` with other producers' metric names, units and device labels made ours.
+
+    Unchanged (the same object) when no alias is present, which is the common case.
+    """
+    n = Columns(columns, METRIC).n  # same length checks, before anything is read
+    names = _pylist(columns[METRIC], n)
+    aliased = any(isinstance(x, str) and x.lower() in _ALIASES for x in names)
+    if not aliased and not any(k in columns for k in ATTRIBUTE_ALIASES):
+        return columns
+    out = dict(columns)
+    for theirs, ours in ATTRIBUTE_ALIASES.items():
+        if theirs not in columns:
+            continue
+        mine = _pylist(out.get(ours), n)
+        for i, v in enumerate(_pylist(columns[theirs], n)):
+            if mine[i] is None and v is not None:
+                if ours == sc.WL_DEVICE_INDEX and isinstance(v, str) and v.strip().isdigit():
+                    v = int(v)
+                mine[i] = v
+        out[ours] = mine
+    values = _pylist(columns.get(VALUE), n)
+    sources = _pylist(columns.get(sc.WL_POWER_SOURCE), n)
+    sensors = _pylist(columns.get(SENSOR), n)
+    devices = _pylist(out.get(sc.HW_ID), n)
+    producer: dict[object, str] = {}  # device -> who sent its aliased readings
+    for i, name in enumerate(names):
+        alias = _ALIASES.get(name.lower()) if isinstance(name, str) else None
+        if alias is None:
+            continue
+        ours, factor, source = alias
+        producer.setdefault(devices[i], source)
+        if ours == sc.HW_TEMPERATURE and sensors[i] not in (None, "die", "gpu"):
+            continue  # a memory or hotspot sensor: not the die temperature we store
+        names[i] = ours
+        v = values[i]
+        if factor != 1.0 and isinstance(v, (int, float)) and not isinstance(v, bool):
+            values[i] = v * factor
+    # The producer's other readings of the same device (hw.gpu.utilization...) share its source,
+    # so one instant stays one row.
+    for i, device in enumerate(devices):
+        if sources[i] is None and device in producer:
+            sources[i] = producer[device]
+    out[METRIC], out[VALUE], out[sc.WL_POWER_SOURCE] = names, values, sources
+    return out
 
 
 def _samples(points: pa.Table, tenant: str) -> pa.Table:
