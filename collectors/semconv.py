@@ -147,16 +147,36 @@ def provider_from_host(
 
 
 # --- SDK additions (appended for the SDK; see docs/semantic-conventions.md) --------------------
+#: Input tokens written to a provider-managed cache (semantic-conventions-genai v0.1.0).
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"  # int
+#: Older name for the same (Anthropic's ``cache_creation_input_tokens``); accepted on ingest.
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # int
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"  # int
-GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # input | output, on gen_ai.client.token.usage
+GEN_AI_TOKEN_MODALITY = "gen_ai.token.modality"  # text | audio | image, on the usage counters
 #: Stream closed by the consumer before the server finished (bool; absent = read to the end).
 WL_STREAM_CLOSED_EARLY = "wattledger.stream.closed_early"
 
-# --- GenAI client metrics (opt-in in the SDK: request_metrics=True) --------------------------
-GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"  # Histogram, s
-GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"  # Histogram, {token}
-GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"  # Histogram, s
+# --- GenAI client inference metrics (semantic-conventions-genai v0.1.0, client-inference.md;
+# opt-in in the SDK: request_metrics=True). They replace gen_ai.client.operation.duration,
+# .operation.time_to_first_chunk and the gen_ai.client.token.usage histogram (gen_ai.token.type).
+GEN_AI_CLIENT_INFERENCE_DURATION = "gen_ai.client.inference.duration"  # Histogram, s
+GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK = "gen_ai.client.inference.time_to_first_chunk"
+GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.inference.time_per_output_chunk"
+#: Usage counters ({token}, with gen_ai.token.modality), one per kind of token.
+GEN_AI_CLIENT_USAGE_INPUT_TOKENS = "gen_ai.client.inference.usage.input_tokens"
+GEN_AI_CLIENT_USAGE_OUTPUT_TOKENS = "gen_ai.client.inference.usage.output_tokens"
+GEN_AI_CLIENT_USAGE_CACHE_READ_INPUT_TOKENS = (
+    "gen_ai.client.inference.usage.cache_read.input_tokens"
+)
+GEN_AI_CLIENT_USAGE_CACHE_WRITE_INPUT_TOKENS = (
+    "gen_ai.client.inference.usage.cache_write.input_tokens"
+)
+GEN_AI_CLIENT_USAGE_REASONING_OUTPUT_TOKENS = (
+    "gen_ai.client.inference.usage.reasoning.output_tokens"
+)
+#: Per-operation token histograms ({token}).
+GEN_AI_CLIENT_OPERATION_INPUT_TOKENS = "gen_ai.client.inference.operation.input_tokens"
+GEN_AI_CLIENT_OPERATION_OUTPUT_TOKENS = "gen_ai.client.inference.operation.output_tokens"
 
 # --- SDK self-metrics: nothing is dropped silently -------------------------------------------
 WL_SDK_SPANS_EXPORTED = "wattledger.sdk.spans.exported"  # Counter, {span}

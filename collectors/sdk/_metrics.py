@@ -126,28 +126,78 @@ def register_health(
     )
 
 
+#: Advised boundaries for per-token latency (semantic conventions, time per output token).
+CHUNK_BUCKETS_S = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5]
+#: Span attribute -> usage counter (each counts one kind of token, text modality).
+_USAGE = (
+    (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_CLIENT_USAGE_INPUT_TOKENS),
+    (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.GEN_AI_CLIENT_USAGE_OUTPUT_TOKENS),
+    (
+        semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        semconv.GEN_AI_CLIENT_USAGE_CACHE_READ_INPUT_TOKENS,
+    ),
+    (
+        semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        semconv.GEN_AI_CLIENT_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    ),
+    (
+        semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        semconv.GEN_AI_CLIENT_USAGE_REASONING_OUTPUT_TOKENS,
+    ),
+)
+
+
 class RequestInstruments:
-    """``gen_ai.client.operation.duration``, ``.token.usage`` and ``.time_to_first_chunk``."""
+    """The GenAI client inference metrics (semantic-conventions-genai v0.1.0).
+
+    Per request: ``gen_ai.client.inference.duration``, ``.time_to_first_chunk`` (streams),
+    ``.time_per_output_chunk`` (the request's mean gap between chunks), the per-operation token
+    histograms ``.operation.input_tokens``/``.output_tokens``, and the usage counters
+    ``.usage.input_tokens``, ``.output_tokens``, ``.cache_read.input_tokens``,
+    ``.cache_write.input_tokens`` and ``.reasoning.output_tokens`` with
+    ``gen_ai.token.modality = text``.
+    """
 
     def __init__(self, meter: Meter) -> None:
-        self._duration = meter.create_histogram(
-            semconv.GEN_AI_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
+        def histogram(name: str, unit: str, text: str, buckets: list[float]) -> Any:
+            return meter.create_histogram(
+                name, unit=unit, description=text, explicit_bucket_boundaries_advisory=buckets
+            )
+
+        self._duration = histogram(
+            semconv.GEN_AI_CLIENT_INFERENCE_DURATION,
+            "s",
+            "GenAI inference duration.",
+            DURATION_BUCKETS_S,
         )
-        self._tokens = meter.create_histogram(
-            semconv.GEN_AI_CLIENT_TOKEN_USAGE,
-            unit="{token}",
-            description="Input and output tokens used.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        self._ttfc = histogram(
+            semconv.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK,
+            "s",
+            "Time to the first chunk of a streamed response.",
+            DURATION_BUCKETS_S,
         )
-        self._ttfc = meter.create_histogram(
-            semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time to the first chunk of a streamed response.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
+        self._tpoc = histogram(
+            semconv.GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK,
+            "s",
+            "Mean time between output chunks of a streamed response.",
+            CHUNK_BUCKETS_S,
         )
+        self._op_in = histogram(
+            semconv.GEN_AI_CLIENT_OPERATION_INPUT_TOKENS,
+            "{token}",
+            "Input tokens of one operation.",
+            TOKEN_BUCKETS,
+        )
+        self._op_out = histogram(
+            semconv.GEN_AI_CLIENT_OPERATION_OUTPUT_TOKENS,
+            "{token}",
+            "Output tokens of one operation.",
+            TOKEN_BUCKETS,
+        )
+        self._usage = {
+            attr: meter.create_counter(name, unit="{token}", description="Token usage.")
+            for attr, name in _USAGE
+        }
 
     def record(self, start: Mapping[str, Any], end: Mapping[str, Any], duration_s: float) -> None:
         """Record one finished request from its start and end span attributes."""
@@ -159,9 +209,14 @@ class RequestInstruments:
         self._duration.record(duration_s, attrs)
         if (ttfc := end.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)) is not None:
             self._ttfc.record(ttfc, attrs)
-        for token_type, key in (
-            ("input", semconv.GEN_AI_USAGE_INPUT_TOKENS),
-            ("output", semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
-        ):
-            if (n := end.get(key)) is not None:
-                self._tokens.record(n, {**attrs, semconv.GEN_AI_TOKEN_TYPE: token_type})
+        if (gap := end.get(semconv.WL_ITL_MEAN_S)) is not None:
+            self._tpoc.record(gap, attrs)
+        if (n := end.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)) is not None:
+            self._op_in.record(n, attrs)
+        if (n := end.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)) is not None:
+            self._op_out.record(n, attrs)
+        usage_attrs = {k: v for k, v in attrs.items() if k != semconv.ERROR_TYPE}
+        usage_attrs[semconv.GEN_AI_TOKEN_MODALITY] = "text"
+        for attr, counter in self._usage.items():
+            if (n := end.get(attr)) is not None and n > 0:
+                counter.add(n, usage_attrs)

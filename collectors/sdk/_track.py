@@ -262,6 +262,7 @@ class Tracked:
         cached_input_tokens: int | None = None,
         *,
         reasoning_output_tokens: int | None = None,
+        cache_write_input_tokens: int | None = None,
         cache_creation_input_tokens: int | None = None,
     ) -> None:
         """Token usage as reported by the server; unknown counts stay unset, never 0.
@@ -271,7 +272,9 @@ class Tracked:
             output_tokens: Output tokens (billable, reasoning included).
             cached_input_tokens: Input tokens served from the prompt cache (a subset).
             reasoning_output_tokens: Reasoning tokens (a subset of output).
-            cache_creation_input_tokens: Input tokens written to the cache (a subset).
+            cache_write_input_tokens: Input tokens written to the provider's cache (a subset;
+                ``gen_ai.usage.cache_write.input_tokens``).
+            cache_creation_input_tokens: The same under Anthropic's name (deprecated alias).
         """
         attrs = self._end_attrs
         if input_tokens is not None:
@@ -282,8 +285,10 @@ class Tracked:
             attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached_input_tokens
         if reasoning_output_tokens is not None:
             attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning_output_tokens
-        if cache_creation_input_tokens is not None:
-            attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation_input_tokens
+        if cache_write_input_tokens is None:
+            cache_write_input_tokens = cache_creation_input_tokens
+        if cache_write_input_tokens is not None:
+            attrs[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = cache_write_input_tokens
 
     def response(
         self,

@@ -46,6 +46,9 @@ def record_usage(handle: Tracked, usage: Any) -> bool:
     in_details = get(usage, "input_tokens_details") or get(usage, "prompt_tokens_details")
     out_details = get(usage, "output_tokens_details") or get(usage, "completion_tokens_details")
     cached = _int(get(in_details, "cached_tokens"))
+    if cached is None:  # Anthropic-shaped usage (also its OpenAI-compatible endpoint)
+        cached = _int(get(usage, "cache_read_input_tokens"))
+    cache_write = _int(get(usage, "cache_creation_input_tokens"))
     reasoning = _int(get(out_details, "reasoning_tokens"))
     if input_tokens is None and output_tokens is None:
         return False
@@ -54,6 +57,7 @@ def record_usage(handle: Tracked, usage: Any) -> bool:
         output_tokens=output_tokens,
         cached_input_tokens=cached,
         reasoning_output_tokens=reasoning,
+        cache_write_input_tokens=cache_write,
     )
     return True
 

@@ -17,8 +17,9 @@ Typical use::
             truth.write(chunk)
 """
 
-from wattledger.collectors.simulate.backfill import Chunk, Simulation, simulate_backfill
+from wattledger.catalog.roofline import PerfModel, steady_state
 from wattledger.catalog.specs import Catalog, load_catalog
+from wattledger.collectors.simulate.backfill import Chunk, Simulation, simulate_backfill
 from wattledger.collectors.simulate.config import DEMO_FLEET, FleetConfig, load_fleet
 from wattledger.collectors.simulate.emit import EmitError, OtlpSender, run_live
 from wattledger.collectors.simulate.fleet import SimulationOverload, simulate_replica
@@ -28,7 +29,6 @@ from wattledger.collectors.simulate.groundtruth import (
     default_ground_truth_path,
     read_ground_truth,
 )
-from wattledger.catalog.roofline import PerfModel, steady_state
 
 __all__ = [
     "DEMO_FLEET",

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from wattledger.catalog.roofline import PerfModel
+from wattledger.catalog.specs import Catalog, load_catalog
 from wattledger.collectors import semconv as sc
 from wattledger.collectors.simulate import columns as cols
-from wattledger.catalog.specs import Catalog, load_catalog
 from wattledger.collectors.simulate.config import Device, FleetConfig, fleet_devices, load_fleet
 from wattledger.collectors.simulate.fleet import ReplicaRun, simulate_replica
 from wattledger.collectors.simulate.hosted import HostedRun, simulate_hosted
-from wattledger.catalog.roofline import PerfModel
 from wattledger.collectors.simulate.workload import (
     Arrivals,
     load_trace,

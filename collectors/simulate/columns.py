@@ -19,8 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from wattledger.collectors import semconv as sc
 from wattledger.catalog.specs import HostedProvider
+from wattledger.collectors import semconv as sc
 from wattledger.collectors.simulate.config import Device
 from wattledger.collectors.simulate.fleet import ReplicaRun
 from wattledger.collectors.simulate.hosted import HostedRun

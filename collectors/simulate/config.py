@@ -30,8 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from wattledger.catalog.specs import Catalog, load_catalog
 from wattledger.catalog.roofline import PerfModel
+from wattledger.catalog.specs import Catalog, load_catalog
 from wattledger.errors import ConfigError
 
 #: The simulator's own data: the demo fleet, the replayed traces, the calibration tables.

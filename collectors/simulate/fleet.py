@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from wattledger.collectors.simulate import _kernel
 from wattledger.catalog.roofline import PerfModel
+from wattledger.collectors.simulate import _kernel
 from wattledger.collectors.simulate.workload import Arrivals
 from wattledger.errors import WattledgerError
 

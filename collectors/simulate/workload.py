@@ -27,8 +27,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
-from wattledger.collectors.simulate.config import DATA_DIR
-from wattledger.collectors.simulate.config import SimulationSettings, SyntheticWorkload
+from wattledger.collectors.simulate.config import DATA_DIR, SimulationSettings, SyntheticWorkload
 from wattledger.errors import ConfigError
 
 TRACES = {

@@ -196,6 +196,7 @@ def test_default_queue_absorbs_a_20k_burst_while_the_endpoint_stalls() -> None:
 
 
 def test_request_metrics_record_genai_histograms() -> None:
+    """The current GenAI client inference metrics (semantic-conventions-genai v0.1.0)."""
     reader = InMemoryMetricReader()
     assert wattledger.init(
         "svc",
@@ -206,18 +207,42 @@ def test_request_metrics_record_genai_histograms() -> None:
     )
     with wattledger.track(model="m", provider="groq") as t:
         t.first_token()
-        t.usage(input_tokens=7, output_tokens=9)
-    found = {
-        (name, attrs.get(semconv.GEN_AI_TOKEN_TYPE)): (p.count, p.sum, attrs)
-        for name, attrs, p in data_points(reader)
-        if name.startswith("gen_ai.")
+        t.usage(input_tokens=7, output_tokens=9, cached_input_tokens=3, cache_write_input_tokens=2)
+    points = {
+        name: (p, attrs) for name, attrs, p in data_points(reader) if name.startswith("gen_ai.")
     }
-    count, total, attrs = found[(semconv.GEN_AI_CLIENT_TOKEN_USAGE, "output")]
-    assert (count, total) == (1, 9)
-    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "groq"
-    assert found[(semconv.GEN_AI_CLIENT_TOKEN_USAGE, "input")][:2] == (1, 7)
-    assert found[(semconv.GEN_AI_CLIENT_OPERATION_DURATION, None)][0] == 1
-    assert found[(semconv.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, None)][0] == 1
+    p, attrs = points[semconv.GEN_AI_CLIENT_OPERATION_OUTPUT_TOKENS]
+    assert (p.count, p.sum) == (1, 9) and attrs[semconv.GEN_AI_PROVIDER_NAME] == "groq"
+    assert (points[semconv.GEN_AI_CLIENT_OPERATION_INPUT_TOKENS][0].sum) == 7
+    assert points[semconv.GEN_AI_CLIENT_INFERENCE_DURATION][0].count == 1
+    assert points[semconv.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK][0].count == 1
+    for name, n in (
+        (semconv.GEN_AI_CLIENT_USAGE_INPUT_TOKENS, 7),
+        (semconv.GEN_AI_CLIENT_USAGE_OUTPUT_TOKENS, 9),
+        (semconv.GEN_AI_CLIENT_USAGE_CACHE_READ_INPUT_TOKENS, 3),
+        (semconv.GEN_AI_CLIENT_USAGE_CACHE_WRITE_INPUT_TOKENS, 2),
+    ):
+        p, attrs = points[name]
+        assert p.value == n, name
+        assert attrs[semconv.GEN_AI_TOKEN_MODALITY] == "text"
+    # The names the conventions replaced are no longer emitted.
+    for old in (
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.time_to_first_chunk",
+    ):
+        assert old not in points, old
+
+
+def test_cache_writes_are_reported_under_the_current_name() -> None:
+    exporter = InMemorySpanExporter()
+    assert wattledger.init("svc", span_exporter=exporter, set_global=False, metrics=False)
+    with wattledger.track(model="claude", provider="anthropic") as t:
+        t.usage(input_tokens=100, output_tokens=5, cache_creation_input_tokens=40)
+    wattledger.shutdown()
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 40
+    assert semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS not in span.attributes
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
