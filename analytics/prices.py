@@ -53,16 +53,16 @@ class SyncResult:
     skipped: int
 
 
-def _flat(price: Any) -> tuple[Decimal, Decimal, Decimal | None] | None:
-    """(input, output, cached input) per 1M tokens, or None when not token-priced."""
+def _flat(price: Any) -> tuple[Decimal, Decimal, Decimal | None, Decimal | None] | None:
+    """(input, output, cached input, cache write) per 1M tokens, or None when not token-priced."""
     values = []
-    for name in ("input_mtok", "output_mtok", "cache_read_mtok"):
+    for name in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"):
         v = getattr(price, name, None)
         v = getattr(v, "base", v)  # tiered prices: the base tier
         values.append(Decimal(str(v)) if v is not None else None)
     if values[0] is None or values[1] is None:
         return None
-    return values[0], values[1], values[2]
+    return values[0], values[1], values[2], values[3]
 
 
 def _ranges(prices: Any) -> list[tuple[dt.datetime, dt.datetime | None, Any]]:
@@ -91,7 +91,7 @@ def _list_row(
     llm_model: str,
     start: dt.datetime,
     end: dt.datetime | None,
-    flat: tuple[Decimal, Decimal, Decimal | None],
+    flat: tuple[Decimal, Decimal, Decimal | None, Decimal | None],
     now: dt.datetime,
 ) -> dict[str, Any]:
     return dict(
@@ -104,6 +104,7 @@ def _list_row(
         input_per_mtok_usd=flat[0],
         output_per_mtok_usd=flat[1],
         cached_input_per_mtok_usd=flat[2],
+        cache_write_per_mtok_usd=flat[3],
         updated_at=now,
     )
 
@@ -185,6 +186,7 @@ def set_contract_price(
     input_per_mtok_usd: Decimal,
     output_per_mtok_usd: Decimal,
     cached_input_per_mtok_usd: Decimal | None = None,
+    cache_write_per_mtok_usd: Decimal | None = None,
     tenant: str = ALL_TENANTS,
     valid_from: dt.datetime = EPOCH,
     valid_to: dt.datetime | None = None,
@@ -195,6 +197,7 @@ def set_contract_price(
         ("input", input_per_mtok_usd),
         ("output", output_per_mtok_usd),
         ("cached input", cached_input_per_mtok_usd),
+        ("cache write", cache_write_per_mtok_usd),
     ):
         if v is not None and v < 0:
             raise WattledgerError(f"The {name} price {v} is negative.", hint="Prices are ≥ 0.")
@@ -210,6 +213,7 @@ def set_contract_price(
                 input_per_mtok_usd=input_per_mtok_usd,
                 output_per_mtok_usd=output_per_mtok_usd,
                 cached_input_per_mtok_usd=cached_input_per_mtok_usd,
+                cache_write_per_mtok_usd=cache_write_per_mtok_usd,
                 updated_at=dt.datetime.now(dt.UTC),
             )
         )

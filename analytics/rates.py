@@ -76,6 +76,7 @@ def effective_prices(conn: Connection) -> list[dict[str, Any]]:
                         input_per_mtok_usd=r["input_per_mtok_usd"],
                         output_per_mtok_usd=r["output_per_mtok_usd"],
                         cached_input_per_mtok_usd=r["cached_input_per_mtok_usd"],
+                        cache_write_per_mtok_usd=r.get("cache_write_per_mtok_usd"),
                     )
                 )
     return out

@@ -38,6 +38,8 @@ class Price(Base):
     input_per_mtok_usd: Mapped[Decimal] = mapped_column(PricePerMTok)
     output_per_mtok_usd: Mapped[Decimal] = mapped_column(PricePerMTok)
     cached_input_per_mtok_usd: Mapped[Decimal | None] = mapped_column(PricePerMTok)
+    #: Price of input tokens written to the provider's cache (None: the input price applies).
+    cache_write_per_mtok_usd: Mapped[Decimal | None] = mapped_column(PricePerMTok)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -66,6 +66,9 @@ class InferenceRequest(Base):
     itl_count: Mapped[int | None]
     input_tokens: Mapped[int] = mapped_column(default=0)
     cached_input_tokens: Mapped[int] = mapped_column(default=0)
+    cache_write_input_tokens: Mapped[int | None]
+    """Input tokens written to the provider's cache (a part of ``input_tokens``); None before
+    migration 0006 or when the producer did not say."""
     output_tokens: Mapped[int] = mapped_column(default=0)
     batch_size: Mapped[int | None]
     quality_score: Mapped[float | None]

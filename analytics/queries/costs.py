@@ -52,6 +52,7 @@ EFFECTIVE_PRICES = _temp(
     sa.Column("input_per_mtok_usd", PricePerMTok),
     sa.Column("output_per_mtok_usd", PricePerMTok),
     sa.Column("cached_input_per_mtok_usd", PricePerMTok),
+    sa.Column("cache_write_per_mtok_usd", PricePerMTok),
 )
 EFFECTIVE_TARIFFS = _temp(
     "wl_eff_tariffs",
@@ -99,14 +100,19 @@ def request_cost_rows() -> sa.Select[tuple]:
         return sa.case((own.c.provider.is_not(None), own.c[col]), else_=anyone.c[col])
 
     has_price = sa.or_(own.c.provider.is_not(None), anyone.c.provider.is_not(None))
-    # Cached tokens are counted within the input tokens; a producer that said otherwise
-    # (rows stored before ingest checked it) must not get a negative cost.
+    # Cache reads and writes are counted within the input tokens; a producer that said
+    # otherwise (rows stored before ingest checked it) must not get a negative cost. A cache
+    # write costs the provider's cache-write rate (Anthropic: 1.25x input), else the input rate.
     cached = sa.func.least(r.cached_input_tokens, r.input_tokens)
-    uncached = r.input_tokens - cached
+    written = sa.func.least(
+        sa.func.coalesce(r.cache_write_input_tokens, 0), r.input_tokens - cached
+    )
+    uncached = r.input_tokens - cached - written
     in_price = price("input_per_mtok_usd")
     api = (
         uncached * in_price * PER_MILLION
         + cached * sa.func.coalesce(price("cached_input_per_mtok_usd"), in_price) * PER_MILLION
+        + written * sa.func.coalesce(price("cache_write_per_mtok_usd"), in_price) * PER_MILLION
         + r.output_tokens * price("output_per_mtok_usd") * PER_MILLION
     )
     usd_per_hour = sa.func.coalesce(d.hourly_cost_usd, rate.c.usd_per_device_hour)

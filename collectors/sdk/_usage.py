@@ -46,9 +46,14 @@ def record_usage(handle: Tracked, usage: Any) -> bool:
     in_details = get(usage, "input_tokens_details") or get(usage, "prompt_tokens_details")
     out_details = get(usage, "output_tokens_details") or get(usage, "completion_tokens_details")
     cached = _int(get(in_details, "cached_tokens"))
-    if cached is None:  # Anthropic-shaped usage (also its OpenAI-compatible endpoint)
-        cached = _int(get(usage, "cache_read_input_tokens"))
     cache_write = _int(get(usage, "cache_creation_input_tokens"))
+    anthropic_read = _int(get(usage, "cache_read_input_tokens"))
+    if cached is None and (anthropic_read is not None or cache_write is not None):
+        # Anthropic-shaped usage counts cache reads and writes outside input_tokens; the
+        # conventions count them within gen_ai.usage.input_tokens.
+        cached = anthropic_read
+        if input_tokens is not None:
+            input_tokens += (anthropic_read or 0) + (cache_write or 0)
     reasoning = _int(get(out_details, "reasoning_tokens"))
     if input_tokens is None and output_tokens is None:
         return False

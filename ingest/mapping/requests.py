@@ -80,6 +80,10 @@ _INTS: dict[str, tuple[str, ...]] = {
     "itl_count": (sc.WL_ITL_COUNT,),
     "input_tokens": (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS),
     "cached_input_tokens": (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,),
+    "cache_write_input_tokens": (
+        sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    ),
     "output_tokens": (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS),
     "batch_size": (sc.WL_BATCH_SIZE,),
 }
@@ -96,6 +100,7 @@ _UPPER: dict[str, float] = {
     "itl_count": bounds.MAX_ITL_COUNT,
     "input_tokens": bounds.MAX_TOKENS,
     "cached_input_tokens": bounds.MAX_TOKENS,
+    "cache_write_input_tokens": bounds.MAX_TOKENS,
     "output_tokens": bounds.MAX_TOKENS,
     "batch_size": bounds.MAX_BATCH_SIZE,
     "itl_mean_s": bounds.MAX_DURATION_S,
@@ -330,19 +335,27 @@ def _nonnegative(
 
 
 def _cached_within_input(
-    cached: pa.Array | None, input_tokens: pa.Array | None, rej: Rejections, row: _Row
+    cached: pa.Array | None,
+    written: pa.Array | None,
+    input_tokens: pa.Array | None,
+    rej: Rejections,
+    row: _Row,
 ) -> None:
-    """Cached input tokens are a part of the input tokens: more of them than input tokens would
-    price the uncached rest below zero (a negative cost)."""
-    if cached is None:
+    """Cache reads and cache writes are parts of the input tokens: more of them than input
+    tokens would price the rest below zero (a negative cost)."""
+    if cached is None and written is None:
         return
-    total = np.zeros(len(cached)) if input_tokens is None else numbers(input_tokens)
+    n = len(cached if cached is not None else written)  # type: ignore[arg-type]
+    total = np.zeros(n) if input_tokens is None else np.nan_to_num(numbers(input_tokens), nan=0.0)
+    read = np.zeros(n) if cached is None else np.nan_to_num(numbers(cached), nan=0.0)
+    wrote = np.zeros(n) if written is None else np.nan_to_num(numbers(written), nan=0.0)
     rej.add(
-        numbers(cached) > np.nan_to_num(total, nan=0.0),
+        read + wrote > total,
         "bad_value",
         lambda i: (
-            f"{row(i)}: {sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS} ({cached[i].as_py()}) is "
-            "more than the input tokens; cached tokens are counted within "
+            f"{row(i)}: cache reads ({sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS} = {read[i]:.0f}) "
+            f"and writes ({sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS} = {wrote[i]:.0f}) are more "
+            f"than the input tokens ({total[i]:.0f}); both are counted within "
             f"{sc.GEN_AI_USAGE_INPUT_TOKENS}"
         ),
     )
@@ -408,7 +421,9 @@ def map_requests(
         arr = _typed(cols, keys, float_column, rej, row, "a number")
         _nonnegative(" or ".join(keys), arr, rej, row, _UPPER[column])
         out[column] = arr
-    _cached_within_input(out["cached_input_tokens"], out["input_tokens"], rej, row)
+    _cached_within_input(
+        out["cached_input_tokens"], out["cache_write_input_tokens"], out["input_tokens"], rej, row
+    )
 
     ttft = _typed(cols, _TTFT_KEYS, float_column, rej, row, "a number of seconds")
     chunk = cols.get(FIRST_CHUNK_TIME)

@@ -80,6 +80,12 @@ def set_price(
     cached_usd: Annotated[
         str | None, typer.Option("--cached-input", help="USD per 1M cached input tokens.")
     ] = None,
+    cache_write_usd: Annotated[
+        str | None,
+        typer.Option(
+            "--cache-write", help="USD per 1M input tokens written to the cache (default: input)."
+        ),
+    ] = None,
     tenant: Annotated[str, typer.Option(help="Tenant it applies to; * for all.")] = "*",
     valid_from: Annotated[
         str | None, typer.Option("--from", help="Valid from (UTC date/time); default always.")
@@ -104,6 +110,7 @@ def set_price(
             input_per_mtok_usd=_money(input_usd, "--input") or Decimal(0),
             output_per_mtok_usd=_money(output_usd, "--output") or Decimal(0),
             cached_input_per_mtok_usd=_money(cached_usd, "--cached-input"),
+            cache_write_per_mtok_usd=_money(cache_write_usd, "--cache-write"),
             tenant=tenant,
             valid_from=parse_utc(valid_from, "--from") or EPOCH,
             valid_to=parse_utc(valid_to, "--to"),
