@@ -86,6 +86,14 @@ def _ranges(prices: Any) -> list[tuple[dt.datetime, dt.datetime | None, Any]]:
     return out
 
 
+def _source(provider: Any) -> str:
+    """``genai-prices <version>: <pricing pages>`` for a genai-prices provider."""
+    import genai_prices
+
+    pages = ", ".join(getattr(provider, "pricing_urls", None) or []) or "no pricing page listed"
+    return f"genai-prices {getattr(genai_prices, '__version__', '?')}: {pages}"[:300]
+
+
 def _list_row(
     provider: str,
     llm_model: str,
@@ -93,6 +101,7 @@ def _list_row(
     end: dt.datetime | None,
     flat: tuple[Decimal, Decimal, Decimal | None, Decimal | None],
     now: dt.datetime,
+    source: str | None = None,
 ) -> dict[str, Any]:
     return dict(
         provider=provider,
@@ -105,6 +114,7 @@ def _list_row(
         output_per_mtok_usd=flat[1],
         cached_input_per_mtok_usd=flat[2],
         cache_write_per_mtok_usd=flat[3],
+        source=source,
         updated_at=now,
     )
 
@@ -124,7 +134,9 @@ def list_price_rows() -> tuple[list[dict[str, Any]], int]:
                 if flat is None:
                     skipped += 1
                     continue
-                rows[(ours, model.id, start)] = _list_row(ours, model.id, start, end, flat, now)
+                rows[(ours, model.id, start)] = _list_row(
+                    ours, model.id, start, end, flat, now, _source(provider)
+                )
     return list(rows.values()), skipped
 
 
@@ -150,8 +162,29 @@ def _aliases(engine: Engine, known: set[tuple[str, str]]) -> list[dict[str, Any]
             continue
         for start, end, price in _ranges(model.prices):
             if (flat := _flat(price)) is not None:
-                rows.append(_list_row(provider_name, model_name, start, end, flat, now))
+                rows.append(
+                    _list_row(provider_name, model_name, start, end, flat, now, _source(provider))
+                )
     return rows
+
+
+def stale_contract_prices(
+    engine: Engine, max_age_days: float, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Contract rates still in force that nobody has set for ``max_age_days`` or more."""
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=max_age_days)
+    q = (
+        sa.select(Price.provider, Price.llm_model, Price.tenant, Price.updated_at)
+        .where(
+            Price.origin == "contract",
+            Price.updated_at < cutoff,
+            sa.or_(Price.valid_to.is_(None), Price.valid_to > now),
+        )
+        .order_by(Price.updated_at)
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
 
 
 def sync_list_prices(engine: Engine) -> SyncResult:
@@ -214,6 +247,7 @@ def set_contract_price(
                 output_per_mtok_usd=output_per_mtok_usd,
                 cached_input_per_mtok_usd=cached_input_per_mtok_usd,
                 cache_write_per_mtok_usd=cache_write_per_mtok_usd,
+                source="contract (wattledger prices set)",
                 updated_at=dt.datetime.now(dt.UTC),
             )
         )

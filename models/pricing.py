@@ -40,6 +40,10 @@ class Price(Base):
     cached_input_per_mtok_usd: Mapped[Decimal | None] = mapped_column(PricePerMTok)
     #: Price of input tokens written to the provider's cache (None: the input price applies).
     cache_write_per_mtok_usd: Mapped[Decimal | None] = mapped_column(PricePerMTok)
+    #: Where the price comes from: ``genai-prices <version>: <provider pricing page>`` for list
+    #: prices, ``contract`` for rates set with ``prices set``; ``updated_at`` is when it was
+    #: loaded or set (its check date).
+    source: Mapped[str | None] = mapped_column(String(300))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -1,5 +1,6 @@
 """Cache-write tokens: requests record the input tokens written to a provider's cache, and
-prices carry the cache-write rate, so cache writes are no longer priced as plain input.
+prices carry the cache-write rate, so cache writes are no longer priced as plain input. Prices
+also say where they come from (``source``).
 
 Revision ID: 0006
 Revises: 0005
@@ -41,9 +42,11 @@ def upgrade() -> None:
         "prices",
         sa.Column("cache_write_per_mtok_usd", sa.Numeric(precision=18, scale=8), nullable=True),
     )
+    op.add_column("prices", sa.Column("source", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("prices", "source")
     op.drop_column("prices", "cache_write_per_mtok_usd")
     if op.get_bind().dialect.name == "duckdb":
         # DuckDB cannot drop a column of a table another table's foreign key references

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -44,29 +45,54 @@ def _engine(ctx: typer.Context):  # type: ignore[no-untyped-def]
 
 
 @prices_app.command()
-def sync(ctx: typer.Context, as_json: bool = json_option()) -> None:
+def sync(
+    ctx: typer.Context,
+    max_age_days: Annotated[
+        float,
+        typer.Option(
+            "--max-age-days",
+            help="Warn about contract rates not set for this many days (they may be out of date).",
+            min=0,
+        ),
+    ] = 180.0,
+    as_json: bool = json_option(),
+) -> None:
     """Load list prices from the installed genai-prices package (offline).
 
-    Replaces every list price; contract rates are kept and still win.
+    Replaces every list price; contract rates are kept and still win. Each list price records
+    its source (the genai-prices version and the provider's pricing page) and when it was
+    loaded; contract rates older than --max-age-days are named.
 
     \b
     Example:
       wattledger prices sync
     """
-    from wattledger.analytics.prices import sync_list_prices
+    import genai_prices
+
+    from wattledger.analytics.prices import stale_contract_prices, sync_list_prices
 
     engine = _engine(ctx)
     try:
         result = sync_list_prices(engine)
+        stale = stale_contract_prices(engine, max_age_days)
     finally:
         engine.dispose()
+    version = getattr(genai_prices, "__version__", "?")
     if as_json:
-        emit_json(result.__dict__)
-    else:
+        emit_json({**result.__dict__, "genai_prices_version": version, "stale_contracts": stale})
+        return
+    err_console.print(
+        f"Loaded {result.prices:,} list prices for {result.providers} providers from "
+        f"genai-prices {version} (+{result.aliases} aliases for models seen in requests; "
+        f"{result.skipped} non-token prices skipped)."
+    )
+    for s in stale:
+        age = (dt.datetime.now(dt.UTC) - s["updated_at"]).days
         err_console.print(
-            f"Loaded {result.prices:,} list prices for {result.providers} providers "
-            f"(+{result.aliases} aliases for models seen in requests; {result.skipped} "
-            "non-token prices skipped)."
+            f"[yellow]Warning:[/yellow] contract rate {s['provider']}/{s['llm_model']} "
+            f"(tenant {s['tenant']}) was set {age} days ago; check it is still current "
+            "(`wattledger prices set` to renew).",
+            highlight=False,
         )
 
 
@@ -148,7 +174,8 @@ def list_prices(
         typer.echo(
             f"{r['provider']:<14} {r['llm_model']:<40} {r['origin']:<8} "
             f"in ${r['input_per_mtok_usd']}/M  out ${r['output_per_mtok_usd']}/M  "
-            f"{r['valid_from'].date()}..{to}  tenant {r['tenant']}"
+            f"{r['valid_from'].date()}..{to}  tenant {r['tenant']}  "
+            f"checked {r['updated_at'].date()}  {r.get('source') or ''}"
         )
     if not rows:
         err_console.print("No prices match. Load list prices with `wattledger prices sync`.")
@@ -172,7 +199,6 @@ def tariff(
     Example:
       wattledger prices tariff --site eu-west --usd-per-kwh 0.21 --pue 1.3 --gco2e-per-kwh 250
     """
-    import datetime as dt
 
     from wattledger.analytics.prices import set_tariff
 
@@ -207,7 +233,6 @@ def hardware(
     Example:
       wattledger prices hardware --hardware H100-SXM --usd-per-hour 2.49
     """
-    import datetime as dt
 
     from wattledger.analytics.prices import set_hardware_rate
 
