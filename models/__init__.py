@@ -18,7 +18,14 @@ from wattledger.models.engine import (
     session_factory,
 )
 from wattledger.models.ops import ApiKey, Recommendation, ReportRun, Watermark
-from wattledger.models.pricing import ALL_SITES, ALL_TENANTS, EnergyTariff, HardwareRate, Price
+from wattledger.models.pricing import (
+    ALL_SITES,
+    ALL_TENANTS,
+    EnergyTariff,
+    GridIntensityHourly,
+    HardwareRate,
+    Price,
+)
 from wattledger.models.requests import InferenceRequest
 from wattledger.models.rollups import RollupDaily, RollupHourly
 
@@ -27,6 +34,7 @@ __all__ = [
     "ALL_TENANTS",
     "ENERGY_METHODS",
     "ApiKey",
+    "GridIntensityHourly",
     "Base",
     "Device",
     "DeviceEnergyHourly",

@@ -56,6 +56,9 @@ class RequestCost(Base):
     """Fully loaded: api + hardware + energy + idle."""
     price_status: Mapped[str] = mapped_column(String(10), default="priced")
     co2e_g: Mapped[float | None]
+    #: Where the grid intensity behind ``co2e_g`` came from: ``hourly`` (a loaded export for
+    #: the request's site and hour) or ``constant`` (the site tariff's figure); None: no CO2e.
+    co2e_source: Mapped[str | None] = mapped_column(String(12))
     """Grams CO2-equivalent from energy × PUE × grid intensity."""
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

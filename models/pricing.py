@@ -65,6 +65,24 @@ class EnergyTariff(Base):
     grid_gco2e_per_kwh: Mapped[float | None]
 
 
+class GridIntensityHourly(Base):
+    """Grid carbon intensity of a site for one UTC hour, loaded from a provider's export.
+
+    ``source`` names the file format and signal (``electricitymaps lifecycle``, ``watttime
+    co2_moer``). Where an hour has no row, the site tariff's constant ``grid_gco2e_per_kwh``
+    applies.
+    """
+
+    __tablename__ = "grid_intensity_hourly"
+    __table_args__ = (CheckConstraint("gco2e_per_kwh >= 0", name="intensity_nonnegative"),)
+
+    site: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hour_start: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    gco2e_per_kwh: Mapped[float]
+    source: Mapped[str] = mapped_column(String(100))
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class HardwareRate(Base):
     """What one device-hour of a hardware model costs at a site, in US dollars."""
 

@@ -12,8 +12,15 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from wattledger.analytics.sqlfuncs import PER_MILLION
-from wattledger.models import Device, InferenceRequest, Money, PricePerMTok, bounds
+from wattledger.analytics.sqlfuncs import PER_MILLION, trunc
+from wattledger.models import (
+    Device,
+    GridIntensityHourly,
+    InferenceRequest,
+    Money,
+    PricePerMTok,
+    bounds,
+)
 
 J_PER_KWH = 3.6e6
 S_PER_HOUR = 3600.0
@@ -140,11 +147,19 @@ def request_cost_rows() -> sa.Select[tuple]:
         else_=zero,
     )
     priced = sa.case((hosted, has_price), else_=sa.and_(usd_per_hour.is_not(None), has_tariff))
+    # The hour's grid intensity for the device's site when one was loaded, else the tariff's.
+    grid = GridIntensityHourly.__table__
+    intensity = sa.func.coalesce(grid.c.gco2e_per_kwh, tariff.c.grid_gco2e_per_kwh)
     co2e = (
         (sa.func.coalesce(stage.c.energy_j, 0.0) + stage.c.idle_share_j)
         * tariff.c.pue
-        * tariff.c.grid_gco2e_per_kwh
+        * intensity
         / J_PER_KWH
+    )
+    co2e_source = sa.case(
+        (sa.and_(tariff.c.site.is_not(None), grid.c.gco2e_per_kwh.is_not(None)), "hourly"),
+        (tariff.c.grid_gco2e_per_kwh.is_not(None), "constant"),
+        else_=sa.null(),
     )
     joined = (
         stage.join(r, sa.and_(r.trace_id == stage.c.trace_id, r.span_id == stage.c.span_id))
@@ -152,6 +167,14 @@ def request_cost_rows() -> sa.Select[tuple]:
         .outerjoin(own, price_join(own, r.tenant))
         .outerjoin(anyone, price_join(anyone, sa.literal("*")))
         .outerjoin(tariff, sa.and_(tariff.c.site == site, _during(tariff, r.start_ts)))
+        .outerjoin(
+            grid,
+            sa.and_(
+                ~hosted,
+                grid.c.site == site,
+                grid.c.hour_start == trunc("hour", r.start_ts),
+            ),
+        )
         .outerjoin(
             rate,
             sa.and_(
@@ -179,6 +202,7 @@ def request_cost_rows() -> sa.Select[tuple]:
             sa.cast(cost_api + cost_hw + cost_energy + cost_idle, Money).label("cost_total_usd"),
             sa.case((priced, "priced"), else_="unpriced").label("price_status"),
             sa.cast(co2e, sa.Double).label("co2e_g"),
+            co2e_source.label("co2e_source"),
         )
         .select_from(joined)
         .where(within_bounds())

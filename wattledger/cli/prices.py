@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -254,3 +255,50 @@ def hardware(
 def register(app: typer.Typer) -> None:
     """Add the ``prices`` group."""
     app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command()
+def carbon(
+    ctx: typer.Context,
+    site: Annotated[str, typer.Option(help="Site key (devices' site); * for all.")],
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", help="Electricity Maps hourly CSV or WattTime historical CSV (UTC)."
+        ),
+    ],
+    signal: Annotated[
+        str,
+        typer.Option(help="Electricity Maps figure: lifecycle (default) or direct."),
+    ] = "lifecycle",
+    as_json: bool = json_option(),
+) -> None:
+    """Load hourly grid carbon intensity for a site, so CO2e follows when energy was drawn.
+
+    Hours without a value keep the site tariff's constant (`prices tariff --gco2e-per-kwh`).
+    Re-loading replaces the hours the file covers. Run `analytics run --since DATE` to
+    re-derive CO2e of requests already costed.
+
+    \b
+    Examples:
+      wattledger prices carbon --site eu-west --file DE_2026_hourly.csv
+      wattledger prices carbon --site us-east --file watttime_PJM_DOM.csv
+    """
+    from wattledger.analytics.carbon import load
+
+    if signal not in ("lifecycle", "direct"):
+        raise WattledgerError(f"Unknown --signal {signal!r}.", hint="Use lifecycle or direct.")
+    engine = _engine(ctx)
+    try:
+        result = load(engine, site, file, signal)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(result.__dict__)
+        return
+    err_console.print(
+        f"Loaded {result.hours:,} hours of grid intensity for site {result.site} "
+        f"({result.first_hour:%Y-%m-%d %H:%M}..{result.last_hour:%Y-%m-%d %H:%M} UTC, mean "
+        f"{result.mean_gco2e_per_kwh:,.0f} gCO2e/kWh, {result.source}).",
+        highlight=False,
+    )

@@ -1,6 +1,7 @@
 """Cache-write tokens: requests record the input tokens written to a provider's cache, and
 prices carry the cache-write rate, so cache writes are no longer priced as plain input. Prices
-also say where they come from (``source``).
+also say where they come from (``source``). Grid carbon intensity can follow the hour
+(``grid_intensity_hourly``), and each request's CO2e says which intensity it used.
 
 Revision ID: 0006
 Revises: 0005
@@ -43,9 +44,24 @@ def upgrade() -> None:
         sa.Column("cache_write_per_mtok_usd", sa.Numeric(precision=18, scale=8), nullable=True),
     )
     op.add_column("prices", sa.Column("source", sa.String(length=300), nullable=True))
+    op.add_column("request_costs", sa.Column("co2e_source", sa.String(length=12), nullable=True))
+    op.create_table(
+        "grid_intensity_hourly",
+        sa.Column("site", sa.String(length=100), nullable=False),
+        sa.Column("hour_start", sa.TIMESTAMP(timezone=True), nullable=False),
+        sa.Column("gco2e_per_kwh", sa.Double(), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("loaded_at", sa.TIMESTAMP(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "gco2e_per_kwh >= 0", name=op.f("ck_grid_intensity_hourly_intensity_nonnegative")
+        ),
+        sa.PrimaryKeyConstraint("site", "hour_start", name=op.f("pk_grid_intensity_hourly")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("grid_intensity_hourly")
+    op.drop_column("request_costs", "co2e_source")
     op.drop_column("prices", "source")
     op.drop_column("prices", "cache_write_per_mtok_usd")
     if op.get_bind().dialect.name == "duckdb":
