@@ -1,7 +1,8 @@
 """What the FOCUS export reads: one charge per UTC day × route × tenant from the daily rollups.
 
 A route is provider × hardware model × LLM model × quantization; services and workloads are
-summed within it. Token sums are cast to BIGINT (PostgreSQL's ``sum(bigint)`` is NUMERIC).
+summed within it, or kept apart (``by_consumer``) for the FOCUS 1.3 export's allocated charges.
+Token sums are cast to BIGINT (PostgreSQL's ``sum(bigint)`` is NUMERIC).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 from wattledger.models import ALL_TENANTS, RollupDaily
 
 CHARGE_KEY = ("tenant", "provider", "hardware_model", "llm_model", "quantization")
+#: What a route's cost is allocated to in FOCUS 1.3 (``AllocatedResourceId``).
+CONSUMER_KEY = ("service", "workload")
 
 
 def _int_sum(column: Any) -> sa.ColumnElement[int]:
@@ -21,7 +24,11 @@ def _int_sum(column: Any) -> sa.ColumnElement[int]:
 
 
 def daily_route_charges(
-    start: dt.datetime, end: dt.datetime, tenant: str = ALL_TENANTS
+    start: dt.datetime,
+    end: dt.datetime,
+    tenant: str = ALL_TENANTS,
+    *,
+    by_consumer: bool = False,
 ) -> sa.Select[tuple]:
     """Per UTC day × tenant × route in ``[start, end)``: requests, tokens, energy (J), USD, g.
 
@@ -29,9 +36,11 @@ def daily_route_charges(
         start: First day, UTC midnight.
         end: Day after the last (exclusive), UTC midnight.
         tenant: One tenant, or ``"*"`` for all.
+        by_consumer: Also per service × workload (:data:`CONSUMER_KEY`); the rows of one
+            day × tenant × route are then adjacent.
     """
     r = RollupDaily
-    keys = [getattr(r, name) for name in CHARGE_KEY]
+    keys = [getattr(r, name) for name in CHARGE_KEY + (CONSUMER_KEY if by_consumer else ())]
     conds = [r.bucket_start >= start, r.bucket_start < end]
     if tenant != ALL_TENANTS:
         conds.append(r.tenant == tenant)

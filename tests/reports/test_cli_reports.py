@@ -162,7 +162,7 @@ def test_export_focus_csv_and_parquet(fleet: Fleet, tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert pq.read_table(out).num_rows == len(rows)
-    assert "FOCUS 1.2" in r.stderr.decode()
+    assert "FOCUS 1.3" in r.stderr.decode()  # the default version
 
 
 @pytest.mark.parametrize(

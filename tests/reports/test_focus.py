@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from tests.reports import dataset
 from tests.reports.conftest import Fleet
-from wattledger.analytics.focus import FOCUS_VERSION, focus_table, write_focus
+from wattledger.analytics.focus import SCHEMA, SCHEMAS, focus_table, write_focus
 from wattledger.models import RollupDaily, make_engine
 
 # FOCUS 1.2: column → data type ("decimal", "datetime", "string", "json").
@@ -102,7 +102,7 @@ WEEKS = (dataset.WEEK.previous.start, dataset.WEEK.end)
 def export(fleet: Fleet) -> pa.Table:
     engine = make_engine(fleet.url)
     with engine.connect() as conn:
-        table = focus_table(conn, *WEEKS)
+        table = focus_table(conn, *WEEKS, version="1.2")
         keys = conn.execute(
             sa.select(
                 sa.func.count(
@@ -158,7 +158,7 @@ def check_rows(rows: list[dict]) -> None:
 
 
 def test_focus_parquet_columns_types_and_values(fleet: Fleet, tmp_path: Path) -> None:
-    assert FOCUS_VERSION == "1.2"
+    assert SCHEMAS["1.2"] is SCHEMA
     path = write_focus(export(fleet), tmp_path / "charges.parquet", "parquet")
     table = pq.read_table(path)
     names = set(table.column_names)
@@ -226,9 +226,12 @@ def test_focus_csv_formats(fleet: Fleet, tmp_path: Path) -> None:
 def test_tenant_filter_and_empty_range(fleet: Fleet) -> None:
     engine = make_engine(fleet.url)
     with engine.connect() as conn:
-        beta = focus_table(conn, *WEEKS, tenant="beta")
+        beta = focus_table(conn, *WEEKS, version="1.2", tenant="beta")
         empty = focus_table(
-            conn, dt.datetime(2030, 1, 1, tzinfo=dt.UTC), dt.datetime(2030, 2, 1, tzinfo=dt.UTC)
+            conn,
+            dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+            dt.datetime(2030, 2, 1, tzinfo=dt.UTC),
+            version="1.2",
         )
     engine.dispose()
     assert set(beta.column("BillingAccountId").to_pylist()) == {"beta"}

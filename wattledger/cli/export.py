@@ -53,24 +53,59 @@ def focus(
         ),
     ] = None,
     tenant: Annotated[str, typer.Option("--tenant", help='One tenant, or "*" for all.')] = "*",
+    focus_version: Annotated[
+        str | None,
+        typer.Option(
+            "--focus-version",
+            help="FOCUS version to write: 1.3 (default) or 1.2.",
+            show_default=False,
+        ),
+    ] = None,
     self_hosted_name: Annotated[
-        str,
-        typer.Option("--self-hosted-name", help="ProviderName of charges on your own hardware."),
-    ] = "Self-hosted",
+        str | None,
+        typer.Option(
+            "--self-hosted-name",
+            help="Your organisation, as the provider of inference on your own hardware "
+            "(ServiceProviderName, ProviderName, InvoiceIssuerName of those charges). Default: "
+            '"Self-hosted".',
+            show_default=False,
+        ),
+    ] = None,
+    host_provider_name: Annotated[
+        str | None,
+        typer.Option(
+            "--host-provider-name",
+            help="HostProviderName of charges on your own hardware when it runs on someone "
+            "else's infrastructure (e.g. your cloud). Default: the --self-hosted-name.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Write FinOps FOCUS 1.2 charges: one row per UTC day × route × tenant.
+    """Write FinOps FOCUS charges (FOCUS 1.3 by default, or 1.2).
 
+    FOCUS 1.3: one row per UTC day × tenant × route × service × workload; a self-hosted
+    route's cost is split among its services and workloads by measured energy and device time,
+    described in the Allocated* columns. FOCUS 1.2: one row per UTC day × tenant × route.
     Tokens are the consumed quantity (ConsumedUnit "Tokens") and, in millions, the pricing
-    quantity; costs are fully loaded, in USD. Every mandatory FOCUS 1.2 column is filled;
-    energy, CO2e and token splits are in x_ columns. See docs/focus.md.
+    quantity; costs are fully loaded, in USD. Every mandatory column is filled; energy, CO2e
+    and token splits are in x_ columns. See docs/focus.md.
 
     \b
     Example:
       wattledger export focus --from 2026-11-01 --to 2026-12-01 --out nov.csv
       wattledger export focus --from 2026-11-01 --to 2026-12-01 --format parquet --out nov.parquet
+      wattledger export focus --from 2026-11-01 --to 2026-12-01 --focus-version 1.2 -o nov.csv
     """
-    from wattledger.analytics.focus import focus_table, write_focus, write_focus_csv
+    from wattledger.analytics.focus import (
+        DEFAULT_FOCUS_VERSION,
+        SELF_HOSTED,
+        check_version,
+        focus_table,
+        write_focus,
+        write_focus_csv,
+    )
 
+    version = check_version(DEFAULT_FOCUS_VERSION if focus_version is None else focus_version)
     first, last = _day(start, "--from"), _day(end, "--to")
     if last <= first:
         raise WattledgerError(
@@ -88,9 +123,28 @@ def focus(
     engine = make_engine(settings.url, read_only=True)
     try:
         with engine.connect() as conn:
-            table = focus_table(conn, first, last, tenant=tenant, self_hosted_name=self_hosted_name)
+            table = focus_table(
+                conn,
+                first,
+                last,
+                version=version,
+                tenant=tenant,
+                self_hosted_name=self_hosted_name or SELF_HOSTED,
+                host_provider_name=host_provider_name,
+            )
     finally:
         engine.dispose()
+    if (
+        version == "1.3"
+        and self_hosted_name is None
+        and any(table.column("x_HardwareModel").to_pylist())
+    ):
+        err_console.print(
+            f"[yellow]ServiceProviderName of self-hosted charges is {SELF_HOSTED!r}.[/yellow] "
+            "FOCUS 1.3 wants the name of who provides them: add --self-hosted-name "
+            '"<your organisation>" (and --host-provider-name if your GPUs are rented).',
+            highlight=False,
+        )
     if table.num_rows == 0:
         err_console.print(
             "[yellow]No charges in that range.[/yellow] Has `wattledger analytics run` "
@@ -103,7 +157,7 @@ def focus(
         sys.stdout.flush()
         return
     write_focus(table, out, "parquet" if kind == "parquet" else "csv")
-    err_console.print(f"Wrote {table.num_rows:,} FOCUS 1.2 charges to {out}.")
+    err_console.print(f"Wrote {table.num_rows:,} FOCUS {version} charges to {out}.")
 
 
 def register(app: typer.Typer) -> None:
