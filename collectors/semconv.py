@@ -73,6 +73,8 @@ HOST_NAME = "host.name"
 K8S_POD_NAME = "k8s.pod.name"
 K8S_NODE_NAME = "k8s.node.name"
 K8S_NAMESPACE_NAME = "k8s.namespace.name"
+K8S_CONTAINER_NAME = "k8s.container.name"  # also on GPU points: the pod a GPU is assigned to
+K8S_POD_UID = "k8s.pod.uid"
 WL_SITE = "wattledger.site"  # data-centre / site key for tariffs
 
 # --- Hardware metrics (semantic conventions, hardware) ---------------------------------------
@@ -93,11 +95,25 @@ HW_PARENT = "hw.parent"  # hw.id of the enclosing device (a MIG slice's GPU)
 # --- Serving-engine metrics (collector scrape of vLLM / TGI) ----------------------------------
 GEN_AI_SERVER_TIME_TO_FIRST_TOKEN = "gen_ai.server.time_to_first_token"  # Histogram, s
 GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN = "gen_ai.server.time_per_output_token"  # Histogram, s
+#: What gen_ai.operation.name says on engine metrics: the engine's series cover every
+#: generation request it served (chat and completions alike).
+ENGINE_OPERATION_NAME = "text_completion"
 WL_ENGINE = "wattledger.engine"  # string: vllm, tgi
 WL_ENGINE_PROMPT_TOKENS = "wattledger.engine.prompt_tokens"  # Counter, {token}, cumulative
 WL_ENGINE_GENERATION_TOKENS = "wattledger.engine.generation_tokens"  # Counter, {token}
 WL_ENGINE_REQUESTS = "wattledger.engine.requests"  # Counter, {request}, finished successfully
+WL_ENGINE_INTER_TOKEN_LATENCY = "wattledger.engine.inter_token_latency"  # Histogram, s, per token
+WL_ENGINE_PREFILL_TIME = "wattledger.engine.request.prefill_time"  # Histogram, s, per request
+WL_ENGINE_DECODE_TIME = "wattledger.engine.request.decode_time"  # Histogram, s, per request
+WL_ENGINE_QUEUE_TIME = "wattledger.engine.request.queue_time"  # Histogram, s, per request
+WL_ENGINE_REQUESTS_RUNNING = "wattledger.engine.requests.running"  # UpDownCounter, {request}
+WL_ENGINE_REQUESTS_WAITING = "wattledger.engine.requests.waiting"  # UpDownCounter, {request}
+WL_ENGINE_KV_CACHE_USAGE = "wattledger.engine.kv_cache.usage"  # Gauge, 1 (0..1)
 WL_COLLECTOR_DROPPED = "wattledger.collector.dropped_samples"  # Counter, {cycle}: buffer overflow
+
+# --- Per-pod energy attributed by an exporter (Kepler): an estimate, never a device ---------
+WL_K8S_POD_ENERGY = "wattledger.k8s.pod.energy"  # Counter, J, cumulative as the exporter says
+WL_K8S_POD_POWER = "wattledger.k8s.pod.power"  # Gauge, W
 
 # --- wattledger metric attributes ------------------------------------------------------------
 WL_POWER_SOURCE = "wattledger.power.source"  # nvml, amdsmi, rapl, prometheus, modeled, fake
@@ -105,6 +121,13 @@ WL_ENERGY_METHOD = "wattledger.energy.method"  # counter, power, modeled
 WL_DEVICE_INDEX = "wattledger.device.index"  # int
 WL_TDP_W = "wattledger.device.tdp_w"  # double, watts
 WL_IDLE_POWER_W = "wattledger.device.idle_power_w"  # double, watts
+#: double: a modeled device's range, relative (0.25 = the figure is taken to be within ±25 %)
+WL_UNCERTAINTY_RATIO = "wattledger.power.uncertainty_ratio"
+#: string: the pods sharing a GPU (time-slicing), "namespace/pod,..."; then no k8s.pod.name
+WL_GPU_SHARED_PODS = "wattledger.gpu.shared_pods"
+WL_ENERGY_ZONE = "wattledger.energy.zone"  # string: package, dram (per-pod energy)
+WL_ENERGY_EXPORTER = "wattledger.energy.exporter"  # string: kepler (who attributed it)
+WL_WORKLOAD_STATE = "wattledger.workload.state"  # string: running, terminated
 
 # --- Provider from endpoint host ---------------------------------------------------------------
 #: OpenAI-compatible clients report gen_ai.provider.name = "openai" whatever server they talk to;

@@ -6,8 +6,20 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-#: Source names ``sources`` accepts; ``prometheus``, ``modeled`` and ``replay`` take ``=value``.
-SOURCE_KINDS = ("auto", "nvml", "amdsmi", "rapl", "prometheus", "modeled", "fake", "replay")
+#: Source names ``sources`` accepts; ``prometheus``, ``modeled`` and ``replay`` take ``=value``;
+#: ``tpu`` and ``neuron`` optionally take the path of their tool (``tpu=/opt/bin/tpu-info``).
+SOURCE_KINDS = (
+    "auto",
+    "nvml",
+    "amdsmi",
+    "rapl",
+    "tpu",
+    "neuron",
+    "prometheus",
+    "modeled",
+    "fake",
+    "replay",
+)
 
 
 class CollectorSettings(BaseModel):
@@ -16,9 +28,11 @@ class CollectorSettings(BaseModel):
     Attributes:
         interval_s: Seconds between samples (monotonic schedule).
         endpoint: OTLP/HTTP base URL of the ingest service; metrics go to ``<endpoint>/v1/metrics``.
-        sources: Power sources: ``auto`` probes NVML, AMD SMI and RAPL; also ``nvml``,
-            ``amdsmi``, ``rapl``, ``prometheus=<url>``, ``modeled=<model>@<hardware>``,
-            ``fake[=<devices>]``, ``replay=<csv>``.
+        sources: Power sources: ``auto`` probes NVML, AMD SMI, RAPL, TPUs (``tpu-info``) and
+            Neuron devices (``neuron-monitor``); also ``nvml``, ``amdsmi``, ``rapl``,
+            ``tpu[=<tpu-info path>]``, ``neuron[=<neuron-monitor path>]``,
+            ``prometheus=<url>``, ``modeled=<model>@<hardware>``, ``fake[=<devices>]``,
+            ``replay=<csv>``.
         api_key: Bearer key for the ingest service (also ``WATTLEDGER_API_KEY``).
         site: Data-centre/site key attached to every sample (``wattledger.site``).
         host_name: Overrides the host name (``host.name`` and ``<host>:...`` device ids).
@@ -36,6 +50,9 @@ class CollectorSettings(BaseModel):
         max_power_w: Highest believable power of one device; larger counter jumps are resets.
         max_gap_s: Longest gap integrated in full when energy comes from power samples.
         process_refresh_s: How often GPU process lists are refreshed, seconds.
+        tool_interval_s: How often ``tpu-info`` is run / ``neuron-monitor`` reports, seconds.
+        tool_timeout_s: Longest a ``tpu-info`` run, or the first ``neuron-monitor`` report,
+            may take, seconds.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,6 +76,8 @@ class CollectorSettings(BaseModel):
     max_power_w: float = Field(default=5000.0, gt=0)
     max_gap_s: float = Field(default=10.0, gt=0)
     process_refresh_s: float = Field(default=5.0, gt=0)
+    tool_interval_s: float = Field(default=5.0, ge=1)
+    tool_timeout_s: float = Field(default=30.0, gt=0)
 
     @field_validator("endpoint")
     @classmethod
@@ -78,6 +97,8 @@ class CollectorSettings(BaseModel):
                 raise ValueError(f"unknown source {kind!r}; use one of {', '.join(SOURCE_KINDS)}")
             if kind in ("prometheus", "modeled", "replay") and not arg:
                 raise ValueError(f"source {kind!r} needs a value: {kind}=<...>")
+            if kind in ("tpu", "neuron") and eq and not arg:
+                raise ValueError(f"source {kind!r} takes the path of its tool: {kind}=<path>")
             if kind in ("auto", "nvml", "amdsmi", "rapl") and eq:
                 raise ValueError(f"source {kind!r} takes no value")
             if kind == "fake" and eq and not (arg.isdigit() and 0 < int(arg) <= 1024):

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wattledger.collectors.sources.base import DeviceInfo, EnergyReading
+from wattledger.collectors.sources.base import DeviceInfo, EnergyReading, WorkloadEnergy
 from wattledger.collectors.sources.prometheus import EngineStats
 
 
@@ -28,12 +28,14 @@ class SampleCycle:
         readings: Device readings.
         devices: Device descriptions by id (for export attributes).
         engines: Serving-engine stats scraped in this cycle.
+        workloads: Per-pod energy an exporter (Kepler) attributed, scraped in this cycle.
     """
 
     wall_offset_ns: int
     readings: tuple[EnergyReading, ...]
     devices: dict[str, DeviceInfo]
     engines: tuple[EngineStats, ...] = field(default_factory=tuple)
+    workloads: tuple[WorkloadEnergy, ...] = field(default_factory=tuple)
 
     def time_unix_nano(self, reading: EnergyReading) -> int:
         """The reading's wall-clock (UTC, Unix epoch) time in nanoseconds."""

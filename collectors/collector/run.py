@@ -128,6 +128,7 @@ def cycle_as_json(cycle: SampleCycle) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"ts": ts.isoformat(), **(asdict(info) if info else {})}
         reading = asdict(r)
         reading.pop("monotonic_ns")
+        reading["attributes"] = dict(r.attributes)
         row.update(reading)
         out.append(row)
     for e in cycle.engines:
@@ -137,6 +138,13 @@ def cycle_as_json(cycle: SampleCycle) -> list[dict[str, Any]]:
         ).isoformat()
         engine.pop("monotonic_ns")
         out.append({"kind": "engine", **engine})
+    for w in cycle.workloads:
+        share = asdict(w)
+        share["ts"] = dt.datetime.fromtimestamp(
+            (w.monotonic_ns + cycle.wall_offset_ns) / 1e9, tz=dt.UTC
+        ).isoformat()
+        share.pop("monotonic_ns")
+        out.append({"kind": "workload", **share})
     return out
 
 

@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from wattledger.collectors.collector.buffer import SampleBuffer, SampleCycle
-from wattledger.collectors.sources.base import DeviceInfo, EnergyReading, EnergySource, OnceLogger
+from wattledger.collectors.sources.base import (
+    DeviceInfo,
+    EnergyReading,
+    EnergySource,
+    OnceLogger,
+    WorkloadEnergy,
+)
 from wattledger.collectors.sources.prometheus import EngineStats
 
 logger = logging.getLogger(__name__)
@@ -76,6 +82,7 @@ class Sampler:
         offset = self._wall_ns() - self._clock_ns()
         readings: list[EnergyReading] = []
         engines: list[EngineStats] = []
+        workloads: list[WorkloadEnergy] = []
         now_ns = self._clock_ns()
         # Modeled sources turn this cycle's scraped token counts into energy: read them last.
         order = sorted(enumerate(self.sources), key=lambda p: hasattr(p[1], "observe"))
@@ -91,6 +98,9 @@ class Sampler:
                 stats = getattr(source, "engine_stats", None)
                 if stats is not None:
                     engines.extend(stats())
+                shares = getattr(source, "workload_energy", None)
+                if shares is not None:
+                    workloads.extend(shares())
             except Exception as e:  # one broken source must not stop the others
                 self._once.log(
                     logging.ERROR,
@@ -104,7 +114,9 @@ class Sampler:
             self._refresh_devices()
         for r in readings:
             self.start_times.setdefault(r.device_id, r.monotonic_ns + offset)
-        cycle = SampleCycle(offset, tuple(readings), self._devices, tuple(engines))
+        cycle = SampleCycle(
+            offset, tuple(readings), self._devices, tuple(engines), tuple(workloads)
+        )
         self.cycles += 1
         if self.buffer is not None:
             self.buffer.put(cycle)

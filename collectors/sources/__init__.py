@@ -1,10 +1,12 @@
 """Power sources: one small read-only interface, one module per backend.
 
 ``base`` defines :class:`EnergySource`, :class:`EnergyReading`, :class:`DeviceInfo` and the
-error taxonomy; ``nvml``, ``amdsmi``, ``rapl``, ``prometheus`` and ``modeled`` are the
-backends; ``fake`` has :class:`FakeSource` and :class:`ReplaySource`; ``fakes`` has
-hardware-library fakes shaped like the real ``pynvml`` and ``amdsmi`` modules and a RAPL sysfs
-tree builder. Vendor libraries are imported only when their source is opened.
+error taxonomy; ``nvml``, ``amdsmi``, ``rapl``, ``prometheus`` (vLLM, TGI, dcgm-exporter,
+Kepler), ``tpu`` and ``neuron`` (power modeled from utilisation, ``utilization``) and
+``modeled`` are the backends; ``fake`` has :class:`FakeSource` and :class:`ReplaySource`;
+``fakes`` has hardware-library fakes shaped like the real ``pynvml`` and ``amdsmi`` modules, a
+RAPL sysfs tree builder and stand-ins for the ``tpu-info`` and ``neuron-monitor`` CLIs. Vendor
+libraries are imported only when their source is opened.
 """
 
 from wattledger.collectors.sources.base import (
@@ -25,8 +27,10 @@ from wattledger.collectors.sources.detect import (
     DetectedSources,
     amdsmi_is_available,
     detect_sources,
+    neuron_is_available,
     nvml_is_available,
     rapl_is_available,
+    tpu_is_available,
 )
 from wattledger.collectors.sources.fake import FakeSource, ReplaySource
 
@@ -50,6 +54,8 @@ __all__ = [
     "amdsmi_is_available",
     "counter_delta",
     "detect_sources",
+    "neuron_is_available",
     "nvml_is_available",
     "rapl_is_available",
+    "tpu_is_available",
 ]

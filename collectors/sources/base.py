@@ -69,6 +69,9 @@ class DeviceInfo:
         parent_id: The ``hw.id`` of the physical device for a partition (MIG), else None.
         tdp_w: Power limit / thermal design power in watts, when known.
         idle_power_w: Idle baseline in watts, when known.
+        uncertainty_ratio: For a modeled device, the relative half-width of the range its
+            power and energy lie in (``0.25`` = the true figure is taken to be within ±25 %);
+            None for measured devices.
     """
 
     device_id: str
@@ -81,6 +84,7 @@ class DeviceInfo:
     parent_id: str | None = None
     tdp_w: float | None = None
     idle_power_w: float | None = None
+    uncertainty_ratio: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,9 @@ class EnergyReading:
         temperature_c: Temperature in degrees Celsius, or None.
         clock_mhz: Core/SM clock in MHz, or None.
         processes: Processes on the device, when the source can list them.
+        attributes: Extra point attributes that can change between readings, as sorted
+            ``(name, value)`` pairs: the Kubernetes pod a scraped GPU is assigned to
+            (``k8s.pod.name``, ``k8s.namespace.name``, ``k8s.container.name``).
     """
 
     device_id: str
@@ -129,6 +136,44 @@ class EnergyReading:
     temperature_c: float | None = None
     clock_mhz: float | None = None
     processes: tuple[GpuProcess, ...] = field(default_factory=tuple)
+    attributes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadEnergy:
+    """Energy an exporter attributes to a Kubernetes workload: an estimate, never a device.
+
+    Kepler splits a node's measured energy among pods by their CPU time. Such shares are not
+    device readings (adding them to the node's devices would count the energy twice), so they
+    travel beside the readings and are exported under their own metric names.
+
+    Attributes:
+        exporter: Who attributed it (``kepler``).
+        namespace: The pod's namespace, or None.
+        pod_name: The pod's name, or None.
+        pod_uid: The pod's UID, or None.
+        zone: The energy domain (``package``, ``dram``).
+        hw_type: The kind of component the zone is (``cpu``, ``memory``).
+        state: ``running`` or ``terminated`` as the exporter says, or None.
+        node: The node the pod runs on, or None.
+        energy_j: Cumulative joules as the exporter reports them.
+        power_w: Power over the exporter's last interval, watts, or None.
+        start_time_unix_nano: When this series started (first seen, or last reset).
+        monotonic_ns: When scraped.
+    """
+
+    exporter: str
+    namespace: str | None
+    pod_name: str | None
+    pod_uid: str | None
+    zone: str
+    hw_type: HwType
+    state: str | None
+    node: str | None
+    energy_j: float
+    power_w: float | None
+    start_time_unix_nano: int
+    monotonic_ns: int
 
 
 @runtime_checkable
@@ -204,6 +249,7 @@ __all__ = [
     "SourcePermissionError",
     "SourceUnavailable",
     "Unavailable",
+    "WorkloadEnergy",
 ]
 
 

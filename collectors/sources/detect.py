@@ -25,8 +25,9 @@ from wattledger.collectors.sources.base import EnergySource, SourceError, Unavai
 
 logger = logging.getLogger(__name__)
 
-#: The order ``auto`` probes in.
-AUTO_ORDER = ("nvml", "amdsmi", "rapl")
+#: The order ``auto`` probes in. ``tpu`` and ``neuron`` look for their tool on ``PATH`` first,
+#: so on a node without them they cost a lookup.
+AUTO_ORDER = ("nvml", "amdsmi", "rapl", "tpu", "neuron")
 
 
 @dataclass
@@ -81,6 +82,28 @@ def _open(
             clock_ns=clock_ns,
             procfs_root=settings.procfs_root,
             **common,
+        )
+    if kind == "tpu":
+        from wattledger.collectors.sources.tpu import TpuInfoSource
+
+        return TpuInfoSource(
+            arg or "tpu-info",
+            interval_s=settings.tool_interval_s,
+            timeout_s=settings.tool_timeout_s,
+            clock_ns=clock_ns,
+            host=host,
+            max_gap_s=settings.max_gap_s,
+        )
+    if kind == "neuron":
+        from wattledger.collectors.sources.neuron import NeuronMonitorSource
+
+        return NeuronMonitorSource(
+            arg or "neuron-monitor",
+            interval_s=settings.tool_interval_s,
+            startup_timeout_s=settings.tool_timeout_s,
+            clock_ns=clock_ns,
+            host=host,
+            max_gap_s=settings.max_gap_s,
         )
     if kind == "prometheus":
         from wattledger.collectors.sources.prometheus import PrometheusSource
@@ -182,6 +205,18 @@ def rapl_is_available(root: Path = Path("/sys/class/powercap")) -> bool:
     return _probe("rapl", settings)
 
 
+@functools.cache
+def tpu_is_available() -> bool:
+    """Whether ``tpu-info`` runs here and finds TPU chips the catalog can model (cached)."""
+    return _probe("tpu")
+
+
+@functools.cache
+def neuron_is_available() -> bool:
+    """Whether ``neuron-monitor`` runs here and reports Neuron devices (cached)."""
+    return _probe("neuron")
+
+
 def _probe(kind: str, settings: CollectorSettings | None = None) -> bool:
     settings = settings or CollectorSettings(sources=[kind])
     try:
@@ -198,6 +233,8 @@ __all__ = [
     "DetectedSources",
     "amdsmi_is_available",
     "detect_sources",
+    "neuron_is_available",
     "nvml_is_available",
     "rapl_is_available",
+    "tpu_is_available",
 ]

@@ -1,17 +1,23 @@
-"""Server-side numbers from Prometheus endpoints: vLLM, TGI and NVIDIA's dcgm-exporter.
+"""Server-side numbers from Prometheus endpoints: vLLM, TGI, dcgm-exporter and Kepler.
 
 One :class:`PrometheusSource` scrapes one URL and understands whatever it finds there, parsed
 with ``prometheus_client``'s text parser:
 
-* **dcgm-exporter** (``DCGM_FI_*``): GPU energy from ``DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION``
-  (mJ since driver load, ``method="counter"``), else ``DCGM_FI_DEV_POWER_USAGE`` (W,
-  integrated), plus utilization, framebuffer memory (MiB), temperature and SM clock. Device ids
-  are the GPU UUIDs, the same ``hw.id`` NVML gives. dcgm-exporter refreshes every 30 s by
-  default, so scraping it faster gains nothing (``min_interval_s``).
-* **vLLM** (``vllm:*``) and **TGI** (``tgi_*``): token counters, finished requests, and the
-  TTFT and inter-token-latency histograms, per served model, as :class:`EngineStats`. TGI has
-  no token counters or TTFT histogram: its token totals are the ``_sum`` of the input-length
-  and generated-tokens histograms, and its model id comes from ``GET /info``.
+* **dcgm-exporter** (``DCGM_FI_*``, :mod:`~wattledger.collectors.sources.dcgm`): GPU energy
+  and power by UUID, with the pod each GPU is assigned to in Kubernetes mode. dcgm-exporter
+  refreshes every 30 s by default, so scraping it faster gains nothing (``min_interval_s``).
+* **Kepler** (``kepler_*``, :mod:`~wattledger.collectors.sources.kepler`): the node's RAPL
+  package and DRAM energy as devices, and each pod's attributed share as
+  :class:`~wattledger.collectors.sources.base.WorkloadEnergy`.
+* **vLLM** (``vllm:*``) and **TGI** (``tgi_*``): token counters, finished requests, the TTFT,
+  per-request time-per-output-token, inter-token-latency, prefill, decode and queue-time
+  histograms, running and waiting requests and KV-cache usage, per served model, as
+  :class:`EngineStats`. Each name is read with its older spelling as a fallback
+  (``vllm:request_time_per_output_token_seconds`` before ``vllm:inter_token_latency_seconds``
+  and ``vllm:time_per_output_token_seconds``; ``vllm:kv_cache_usage_perc`` before
+  ``vllm:gpu_cache_usage_perc``). TGI has no token counters or TTFT histogram: its token totals
+  are the ``_sum`` of the input-length and generated-tokens histograms, and its model id comes
+  from ``GET /info``.
 
 The engines restart, and their counters with them. Each engine series keeps the wall-clock
 time it started (``start_time_unix_nano``); a counter that goes down starts a new series,
@@ -38,19 +44,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wattledger.collectors.sources.base import (
     DeviceInfo,
-    EnergyMethod,
     EnergyReading,
     OnceLogger,
+    WorkloadEnergy,
 )
-from wattledger.collectors.sources.counters import (
-    DEFAULT_MAX_GAP_S,
-    DEFAULT_MAX_POWER_W,
-    CounterTracker,
-    PowerIntegrator,
-)
+from wattledger.collectors.sources.counters import DEFAULT_MAX_GAP_S, DEFAULT_MAX_POWER_W
+from wattledger.collectors.sources.dcgm import DcgmReader
+from wattledger.collectors.sources.kepler import KeplerReader
 
 logger = logging.getLogger(__name__)
-MIB = 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,17 @@ class EngineStats:
         generation_tokens: Tokens generated.
         requests: Requests finished successfully.
         ttft: Time-to-first-token histogram (vLLM only).
-        itl: Inter-token latency histogram (vLLM) / mean time per token per request (TGI).
+        itl: Inter-token latency histogram, one observation per token (vLLM).
         start_time_unix_nano: When this series started (first seen, or last reset).
         monotonic_ns: When scraped.
+        tpot: Time per output token, one observation per finished request (vLLM
+            ``request_time_per_output_token``, TGI ``mean_time_per_token_duration``).
+        prefill_time: Seconds each finished request spent in prefill (vLLM).
+        decode_time: Seconds each finished request spent in decode (vLLM).
+        queue_time: Seconds each finished request waited in the queue.
+        requests_running: Requests in the running batch at the scrape.
+        requests_waiting: Requests waiting to be scheduled at the scrape.
+        kv_cache_usage_ratio: Share of KV-cache blocks in use, 0..1.
     """
 
     engine: str
@@ -97,6 +107,13 @@ class EngineStats:
     itl: HistogramSnapshot | None
     start_time_unix_nano: int
     monotonic_ns: int
+    tpot: HistogramSnapshot | None = None
+    prefill_time: HistogramSnapshot | None = None
+    decode_time: HistogramSnapshot | None = None
+    queue_time: HistogramSnapshot | None = None
+    requests_running: float | None = None
+    requests_waiting: float | None = None
+    kv_cache_usage_ratio: float | None = None
 
 
 _PARSE_ERRORS = (ValueError, IndexError, KeyError, TypeError)
@@ -178,16 +195,13 @@ def _counter_value(family: Metric | None, match: dict[str, str] | None = None) -
     return sum(values) if values else None
 
 
-@dataclass
-class _DcgmGpu:
-    info: DeviceInfo
-    counter: CounterTracker
-    integrator: PowerIntegrator
-    has_counter: bool = False
+def _gauge_value(family: Metric | None, match: dict[str, str] | None = None) -> float | None:
+    """Sum of a gauge's series (per engine for a served model), None when absent."""
+    return _counter_value(family, match)
 
 
 class PrometheusSource:
-    """Scrape one Prometheus endpoint: DCGM GPU readings and vLLM/TGI engine stats.
+    """Scrape one Prometheus endpoint: DCGM and Kepler readings, vLLM/TGI engine stats.
 
     Args:
         url: The metrics URL, e.g. ``http://localhost:8000/metrics``.
@@ -225,9 +239,13 @@ class PrometheusSource:
         self._fetch = fetch or self._http_get
         self._max_power_w = max_power_w
         self._max_gap_s = max_gap_s
-        self._gpus: dict[str, _DcgmGpu] = {}
+        self._dcgm = DcgmReader(url, self.name, max_power_w, max_gap_s)
+        self._kepler = KeplerReader(
+            url, self.name, parts.hostname or self.endpoint, max_power_w, self._start
+        )
         self._engine: list[EngineStats] = []
-        self._series_start: dict[tuple[str, str | None], tuple[int, float]] = {}
+        self._workloads: list[WorkloadEnergy] = []
+        self._series_start: dict[tuple[str | None, ...], tuple[int, float]] = {}
         self._tgi_model: str | None = None
         self._tgi_model_tried = False
         self._once = OnceLogger(logger)
@@ -242,12 +260,16 @@ class PrometheusSource:
         return response.text
 
     def devices(self) -> Sequence[DeviceInfo]:
-        """GPUs seen in the dcgm-exporter output so far (the list grows as they appear)."""
-        return [g.info for g in self._gpus.values()]
+        """GPUs (dcgm-exporter) and node zones (Kepler) seen so far; the list grows."""
+        return [*self._dcgm.devices(), *self._kepler.devices()]
 
     def engine_stats(self) -> list[EngineStats]:
         """vLLM/TGI stats from the latest scrape."""
         return list(self._engine)
+
+    def workload_energy(self) -> list[WorkloadEnergy]:
+        """Per-pod energy Kepler attributed, from the latest scrape."""
+        return list(self._workloads)
 
     def read(self) -> list[EnergyReading]:
         """Scrape once; an unreachable or malformed endpoint logs once and yields nothing."""
@@ -256,7 +278,7 @@ class PrometheusSource:
             t_ns = self._clock_ns()
             families, bad = parse_exposition(text)
         except (httpx.HTTPError, OSError, ValueError) as e:
-            self._engine = []
+            self._engine, self._workloads = [], []
             if not self._down:
                 self._down = True
                 logger.warning(
@@ -282,88 +304,14 @@ class PrometheusSource:
                 bad[0],
             )
         self._engine = self._engines(families, t_ns)
-        return self._dcgm(families, t_ns)
-
-    # --- dcgm-exporter -----------------------------------------------------------------------
-    def _dcgm(self, families: dict[str, Metric], t_ns: int) -> list[EnergyReading]:
-        values: dict[str, dict[str, float]] = {}
-        labels_of: dict[str, dict[str, str]] = {}
-        for fname, family in families.items():
-            if not fname.startswith("DCGM_FI_"):
-                continue
-            for s in family.samples:
-                uuid = s.labels.get("UUID") or s.labels.get("uuid")
-                if not uuid or s.name.endswith("_created") or not math.isfinite(s.value):
-                    continue
-                per = values.setdefault(uuid, {})
-                labels_of.setdefault(uuid, dict(s.labels))
-                if (
-                    fname in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE")
-                    and "GPU_I_ID" in s.labels
-                ):
-                    per[fname] = per.get(fname, 0.0) + s.value  # MIG slices: sum to the GPU
-                else:
-                    per.setdefault(fname, s.value)
-        out: list[EnergyReading] = []
-        for uuid, v in values.items():
-            gpu = self._gpus.get(uuid) or self._new_gpu(uuid, labels_of[uuid], v)
-            energy_mj = v.get("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
-            power_w = v.get("DCGM_FI_DEV_POWER_USAGE", v.get("DCGM_FI_DEV_POWER_USAGE_INSTANT"))
-            method: EnergyMethod
-            energy_j: float | None
-            if energy_mj is not None:
-                gpu.has_counter = True
-                method, energy_j = "counter", gpu.counter.update(int(energy_mj), t_ns)
-            elif gpu.has_counter:
-                method, energy_j = "counter", gpu.counter.energy_j
-            else:
-                method = "power"
-                energy_j = gpu.integrator.update(power_w, t_ns) if power_w is not None else None
-            used, free = v.get("DCGM_FI_DEV_FB_USED"), v.get("DCGM_FI_DEV_FB_FREE")
-            reserved = v.get("DCGM_FI_DEV_FB_RESERVED", 0.0)
-            util = v.get("DCGM_FI_DEV_GPU_UTIL")
-            out.append(
-                EnergyReading(
-                    device_id=uuid,
-                    energy_j=energy_j,
-                    power_w=power_w,
-                    monotonic_ns=t_ns,
-                    method=method,
-                    utilization_ratio=util / 100.0 if util is not None else None,
-                    memory_used_bytes=_bytes(used),
-                    memory_total_bytes=(
-                        _bytes(used + free + reserved)
-                        if used is not None and free is not None
-                        else None
-                    ),
-                    temperature_c=v.get("DCGM_FI_DEV_GPU_TEMP"),
-                    clock_mhz=v.get("DCGM_FI_DEV_SM_CLOCK"),
-                )
-            )
-        return out
-
-    def _new_gpu(self, uuid: str, labels: dict[str, str], v: dict[str, float]) -> _DcgmGpu:
-        index = labels.get("gpu")
-        gpu = _DcgmGpu(
-            info=DeviceInfo(
-                device_id=uuid,
-                source=self.name,
-                hw_type="gpu",
-                vendor="nvidia",
-                model=labels.get("modelName", "NVIDIA GPU"),
-                name=f"gpu{index}" if index is not None else uuid,
-                index=int(index) if index is not None and index.isdigit() else None,
-                tdp_w=v.get("DCGM_FI_DEV_POWER_MGMT_LIMIT"),
-            ),
-            counter=CounterTracker(1e-3, None, self._max_power_w),
-            integrator=PowerIntegrator(self._max_gap_s),
-        )
-        self._gpus[uuid] = gpu
-        logger.info("Scrape %s: found GPU %s (%s)", self.url, uuid, gpu.info.model)
-        return gpu
+        readings = self._dcgm.read(families, t_ns)
+        if any(name.startswith("kepler_") for name in families):
+            node, self._workloads = self._kepler.read(families, t_ns)
+            readings += node
+        return readings
 
     # --- vLLM and TGI ------------------------------------------------------------------------
-    def _start(self, key: tuple[str, str | None], total: float) -> int:
+    def _start(self, key: tuple[str | None, ...], total: float) -> int:
         """The series' start time; a total lower than last time means the engine restarted."""
         start, last = self._series_start.get(key, (self._wall_ns(), total))
         if total < last:
@@ -381,6 +329,7 @@ class PrometheusSource:
             itl = get("vllm:inter_token_latency_seconds") or get(
                 "vllm:time_per_output_token_seconds"
             )
+            kv = get("vllm:kv_cache_usage_perc") or get("vllm:gpu_cache_usage_perc")
             for model in _label_values(families.values(), "vllm:", "model_name"):
                 match = {"model_name": model} if model is not None else None
                 out.append(
@@ -393,6 +342,13 @@ class PrometheusSource:
                         requests=_counter_value(get("vllm:request_success"), match),
                         ttft=_hist(get("vllm:time_to_first_token_seconds"), match),
                         itl=_hist(itl, match),
+                        tpot=_hist(get("vllm:request_time_per_output_token_seconds"), match),
+                        prefill_time=_hist(get("vllm:request_prefill_time_seconds"), match),
+                        decode_time=_hist(get("vllm:request_decode_time_seconds"), match),
+                        queue_time=_hist(get("vllm:request_queue_time_seconds"), match),
+                        requests_running=_gauge_value(get("vllm:num_requests_running"), match),
+                        requests_waiting=_gauge_value(get("vllm:num_requests_waiting"), match),
+                        kv_cache_usage_ratio=_kv_usage(kv, match),
                     )
                 )
         if any(name.startswith("tgi_") for name in families):
@@ -410,7 +366,11 @@ class PrometheusSource:
                     generation_tokens=generated.sum if generated else None,
                     requests=_counter_value(get("tgi_request_success")),
                     ttft=None,
-                    itl=_hist(get("tgi_request_mean_time_per_token_duration")),
+                    itl=None,
+                    tpot=_hist(get("tgi_request_mean_time_per_token_duration")),
+                    queue_time=_hist(get("tgi_request_queue_duration")),
+                    requests_running=_gauge_value(get("tgi_batch_current_size")),
+                    requests_waiting=_gauge_value(get("tgi_queue_size")),
                 )
             )
         return out
@@ -426,6 +386,13 @@ class PrometheusSource:
         requests: float | None,
         ttft: HistogramSnapshot | None,
         itl: HistogramSnapshot | None,
+        tpot: HistogramSnapshot | None = None,
+        prefill_time: HistogramSnapshot | None = None,
+        decode_time: HistogramSnapshot | None = None,
+        queue_time: HistogramSnapshot | None = None,
+        requests_running: float | None = None,
+        requests_waiting: float | None = None,
+        kv_cache_usage_ratio: float | None = None,
     ) -> EngineStats:
         marker = sum(v for v in (prompt_tokens, generation_tokens, requests) if v is not None)
         return EngineStats(
@@ -439,6 +406,13 @@ class PrometheusSource:
             itl=itl,
             start_time_unix_nano=self._start((engine, model), marker),
             monotonic_ns=t_ns,
+            tpot=tpot,
+            prefill_time=prefill_time,
+            decode_time=decode_time,
+            queue_time=queue_time,
+            requests_running=requests_running,
+            requests_waiting=requests_waiting,
+            kv_cache_usage_ratio=kv_cache_usage_ratio,
         )
 
     def _tgi_info_model(self) -> str | None:
@@ -456,11 +430,17 @@ class PrometheusSource:
             self._client.close()
 
 
-def _bytes(mib: float | None) -> int | None:
-    """MiB as bytes; None when unknown or too large to be real (e.g. ``1e308``)."""
-    if mib is None or not math.isfinite(mib * MIB):
+def _kv_usage(family: Metric | None, match: dict[str, str] | None) -> float | None:
+    """KV-cache usage 0..1: the mean over a model's engines (data-parallel ranks), clamped."""
+    if family is None:
         return None
-    return int(mib * MIB)
+    values = [
+        s.value
+        for s in family.samples
+        if math.isfinite(s.value)
+        and not (match and any(s.labels.get(k) != v for k, v in match.items()))
+    ]
+    return min(max(sum(values) / len(values), 0.0), 1.0) if values else None
 
 
 def _hist(family: Metric | None, match: dict[str, str] | None = None) -> HistogramSnapshot | None:

@@ -15,6 +15,7 @@ from collect_support import DATA, free_port, otlp_receiver, text_server
 
 from wattledger.collectors import semconv as sc
 from wattledger.collectors.sources.fakes.sysfs import FakeRapl
+from wattledger.collectors.sources.fakes.tools import FakeTool
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -150,3 +151,30 @@ def test_doctor_shows_an_unresolved_gpu_name_as_unknown(tmp_path: Path) -> None:
     assert device["hardware"] == {"key": None, "name": None, "known": False, "in_catalog": False}
     text = run("doctor", "-s", "fake=1", env=env)
     assert "Fake GPU: unknown hardware" in text.stdout
+
+
+def test_doctor_finds_tpus_and_says_their_power_is_modeled(tmp_path: Path) -> None:
+    tools = tmp_path / "bin"
+    FakeTool.printing(tools, "tpu-info", (DATA / "tpu_info_v6e_busy.txt").read_text())
+    env = {
+        "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
+        "WATTLEDGER_COLLECTOR__RAPL_ROOT": str(tmp_path / "none"),
+        "WATTLEDGER_COLLECTOR__ENDPOINT": f"http://127.0.0.1:{free_port()}",
+    }
+    r = run("doctor", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    by_source = {s["source"]: s for s in json.loads(r.stdout)["sources"]}
+    tpu = by_source["tpu"]
+    assert tpu["status"] == "found" and len(tpu["devices"]) == 4
+    device = tpu["devices"][0]
+    assert (device["power"], device["uncertainty_ratio"], device["vendor"]) == (
+        "modeled",
+        0.25,
+        "google",
+    )
+    assert device["hardware"]["key"] == "TPU-v6e" and device["hardware"]["in_catalog"]
+    assert by_source["neuron"]["status"] == "unavailable"
+    assert "aws-neuronx-tools" in by_source["neuron"]["fix"]
+    text = run("doctor", env=env)
+    assert "[found]       tpu:" in text.stdout
+    assert "power is MODELED from TPU duty cycle" in text.stdout and "(±25%)" in text.stdout

@@ -162,6 +162,8 @@ def test_engine_metrics_are_exported_as_counters_and_histograms() -> None:
     assert [p.as_double for _, p in tokens] == [23054.0, 35612.0]
     attrs = tokens[0][0]
     assert attrs == {
+        sc.GEN_AI_PROVIDER_NAME: "vllm",  # required on gen_ai.server.* (GenAI conventions)
+        sc.GEN_AI_OPERATION_NAME: "text_completion",
         sc.WL_ENGINE: "vllm",
         sc.GEN_AI_REQUEST_MODEL: "meta-llama/Llama-3.1-8B-Instruct",
         sc.SERVER_ADDRESS: "vllm.llm.svc",
@@ -292,9 +294,21 @@ def test_cached_encoding_equals_the_official_encoder() -> None:
         clock_ns=clocks.mono,
         min_interval_s=0.0,
     )
+    node_pages = iter(
+        [
+            (DATA / "dcgm_metrics_1.txt").read_text() + (DATA / "kepler_metrics_1.txt").read_text(),
+            (DATA / "dcgm_metrics_2.txt").read_text() + (DATA / "kepler_metrics_2.txt").read_text(),
+        ]
+    )
+    node_scrape = PrometheusSource(
+        "http://gpu-node-7:9400/metrics",
+        fetch=lambda url: next(node_pages),
+        clock_ns=clocks.mono,
+        min_interval_s=0.0,
+    )
     collector = Collector(
         CollectorSettings(endpoint="http://127.0.0.1:9"),
-        [NvmlSource(fake.module, clock_ns=clocks.mono), scrape],
+        [NvmlSource(fake.module, clock_ns=clocks.mono), scrape, node_scrape],
         host="h",
         environ={"K8S_POD_NAME": "p"},
         clock_ns=clocks.mono,
@@ -314,5 +328,78 @@ def test_cached_encoding_equals_the_official_encoder() -> None:
         deterministic=True
     )
     names = {m.name for m in ours.resource_metrics[0].scope_metrics[0].metrics}
-    assert {sc.HW_ENERGY, sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, sc.WL_COLLECTOR_DROPPED} <= names
+    assert {
+        sc.HW_ENERGY,
+        sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
+        sc.WL_COLLECTOR_DROPPED,
+        sc.WL_ENGINE_REQUESTS_RUNNING,
+        sc.WL_ENGINE_KV_CACHE_USAGE,
+        sc.WL_ENGINE_PREFILL_TIME,
+        sc.WL_K8S_POD_ENERGY,
+        sc.WL_K8S_POD_POWER,
+    } <= names
     collector.exporter.shutdown(0.0)
+
+
+def test_vllm_phases_queue_and_kv_cache_are_exported() -> None:
+    clocks = Clocks()
+    scrape = PrometheusSource(
+        "http://vllm.llm.svc:8000/metrics",
+        fetch=lambda url: (DATA / "vllm_metrics_2.txt").read_text(),
+        clock_ns=clocks.mono,
+        wall_ns=clocks.wall,
+    )
+    with otlp_receiver() as rx:
+        collector = Collector(
+            CollectorSettings(endpoint=rx.url), [scrape], host="h", environ={}, clock_ns=clocks.mono
+        )
+        collector.sampler.sample()
+        assert collector.exporter.send_pending()
+    (tpot,) = rx.points(sc.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN)
+    (itl,) = rx.points(sc.WL_ENGINE_INTER_TOKEN_LATENCY)
+    assert tpot[1].count == 160 and itl[1].count > 160  # per request vs per token
+    for name in (sc.WL_ENGINE_PREFILL_TIME, sc.WL_ENGINE_DECODE_TIME, sc.WL_ENGINE_QUEUE_TIME):
+        (metric,) = rx.metrics(name)
+        assert metric.unit == "s" and metric.histogram.data_points[0].count == 160
+    (running,) = rx.metrics(sc.WL_ENGINE_REQUESTS_RUNNING)
+    assert not running.sum.is_monotonic and running.sum.data_points[0].as_double == 7.0
+    (kv,) = rx.points(sc.WL_ENGINE_KV_CACHE_USAGE)
+    assert kv[1].as_double == pytest.approx(0.1834)
+    assert kv[0][sc.GEN_AI_PROVIDER_NAME] == "vllm"
+
+
+def test_gpu_pods_and_kepler_pod_energy_are_exported() -> None:
+    clocks = Clocks()
+    pages = iter([DATA / "dcgm_metrics_1.txt", DATA / "kepler_metrics_1.txt"])
+    dcgm = PrometheusSource(
+        "http://gpu-node-7:9400/metrics",
+        fetch=lambda url: next(pages).read_text(),
+        clock_ns=clocks.mono,
+        wall_ns=clocks.wall,
+        min_interval_s=0.0,
+    )
+    with otlp_receiver() as rx:
+        collector = Collector(
+            CollectorSettings(endpoint=rx.url), [dcgm], host="h", environ={}, clock_ns=clocks.mono
+        )
+        collector.sampler.sample()
+        collector.sampler.sample()  # the second page is Kepler's
+        assert collector.exporter.send_pending()
+    by_gpu = {a[sc.HW_ID]: a for a, _ in rx.points(sc.HW_ENERGY)}
+    assert by_gpu[UUID1][sc.K8S_POD_NAME] == "vllm-llama-8b-6f7d9c-x2x4k"
+    assert by_gpu[UUID1][sc.K8S_NAMESPACE_NAME] == "llm"
+    assert by_gpu[UUID1][sc.K8S_CONTAINER_NAME] == "vllm"
+    assert sc.K8S_POD_NAME not in by_gpu[UUID0]
+    assert by_gpu["gpu-node-7:kepler:intel-rapl:0"][sc.HW_TYPE] == "cpu"
+    shares = {
+        (a[sc.K8S_POD_NAME], a[sc.WL_ENERGY_ZONE]): (a, p)
+        for a, p in rx.points(sc.WL_K8S_POD_ENERGY)
+    }
+    attrs, point = shares[("vllm-llama-8b-6f7d9c-x2x4k", "package")]
+    assert point.as_double == 61234.5 and point.start_time_unix_nano == clocks.wall()
+    assert attrs[sc.WL_ENERGY_METHOD] == "modeled" and attrs[sc.WL_ENERGY_EXPORTER] == "kepler"
+    assert attrs[sc.K8S_NODE_NAME] == "gpu-node-7" and attrs[sc.K8S_NAMESPACE_NAME] == "llm"
+    assert attrs[sc.K8S_POD_UID] == "1f7d1c2e-0b5e-4c59-9d56-2a4c0f1b7e10"
+    assert attrs[sc.WL_WORKLOAD_STATE] == "running" and attrs[sc.HW_TYPE] == "cpu"
+    (power,) = [p for a, p in rx.points(sc.WL_K8S_POD_POWER) if a == attrs]
+    assert power.as_double == 40.1

@@ -1,4 +1,4 @@
-"""Scraping vLLM, TGI and dcgm-exporter recordings from a real HTTP server on 127.0.0.1."""
+"""Scraping vLLM, TGI, dcgm-exporter and Kepler recordings (most through real HTTP)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,9 @@ def test_tgi_token_totals_come_from_histogram_sums_and_model_from_info() -> None
         if line.startswith("tgi_request_generated_tokens_sum")
     )
     assert stats.generation_tokens == generated_sum > 0
-    assert stats.itl is not None and stats.itl.count == 80
+    # TGI's mean time per token is per request: the per-request TPOT, not per-token ITL
+    assert stats.itl is None and stats.tpot is not None and stats.tpot.count == 80
+    assert (stats.requests_running, stats.requests_waiting) == (5.0, 0.0)
 
 
 def test_engine_restart_starts_a_new_series() -> None:
@@ -154,3 +156,128 @@ def test_power_only_dcgm_is_integrated() -> None:
     readings = {r.device_id: r for r in source.read()}
     assert readings[H100_1].method == "power"
     assert readings[H100_1].energy_j == pytest.approx(612.447 * 10.0)  # gap bounded at 10 s
+
+
+def _scrape(*names: str, clock: ManualClock | None = None) -> PrometheusSource:
+    """Read recordings in order through one source (``fetch`` stands in for HTTP)."""
+    pages = iter(names)
+    return PrometheusSource(
+        "http://node:9400/metrics",
+        fetch=lambda url: (DATA / next(pages)).read_text(),
+        clock_ns=clock or ManualClock(),
+        wall_ns=lambda: 1_700_000_000_000_000_000,
+    )
+
+
+def _bucket_total(text: str, series: str) -> float:
+    return next(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(f"{series}_count{{")
+    )
+
+
+def test_vllm_per_request_series_phases_queue_and_kv_cache() -> None:
+    """vLLM v1: per-request TPOT, prefill/decode/queue histograms, running/waiting, KV cache."""
+    source = _scrape("vllm_metrics_2.txt")
+    source.read()
+    (stats,) = source.engine_stats()
+    text = (DATA / "vllm_metrics_2.txt").read_text()
+    assert stats.tpot is not None and stats.itl is not None
+    # one observation per finished request, not one per token
+    assert (
+        stats.tpot.count == 160 == _bucket_total(text, "vllm:request_time_per_output_token_seconds")
+    )
+    assert stats.itl.count == _bucket_total(text, "vllm:inter_token_latency_seconds") > 160
+    assert stats.tpot.explicit_bounds[0] == 0.01 and stats.tpot.explicit_bounds[-1] == 80.0
+    for hist, series in (
+        (stats.prefill_time, "vllm:request_prefill_time_seconds"),
+        (stats.decode_time, "vllm:request_decode_time_seconds"),
+        (stats.queue_time, "vllm:request_queue_time_seconds"),
+    ):
+        assert hist is not None and hist.count == 160 == _bucket_total(text, series)
+        assert hist.explicit_bounds[:3] == (0.3, 0.5, 0.8)  # vLLM's request_latency_buckets
+    # decode time per request / generated tokens agrees with the ITL sum (same observations)
+    assert stats.decode_time is not None
+    assert stats.decode_time.sum == pytest.approx(stats.itl.sum, rel=1e-9)
+    assert (stats.requests_running, stats.requests_waiting) == (7.0, 0.0)
+    assert stats.kv_cache_usage_ratio == pytest.approx(0.1834)
+
+
+def test_older_vllm_names_are_the_fallback() -> None:
+    """vLLM V0: gpu_cache_usage_perc and per-token time_per_output_token_seconds only."""
+    source = _scrape("vllm_metrics_v0.txt")
+    source.read()
+    (stats,) = source.engine_stats()
+    assert stats.tpot is None and stats.itl is not None and stats.itl.count > 0
+    assert stats.kv_cache_usage_ratio == pytest.approx(0.4127)
+    assert (stats.requests_running, stats.requests_waiting) == (3.0, 2.0)
+    assert stats.prefill_time is None and stats.queue_time is None
+
+
+def test_dcgm_kubernetes_mode_keeps_the_pod_of_each_gpu() -> None:
+    """dcgm-exporter's Kubernetes mode labels a GPU with the pod the device plugin gave it."""
+    source = _scrape("dcgm_metrics_1.txt")
+    readings = {r.device_id: r for r in source.read()}
+    assert readings[H100_0].attributes == ()  # no pod holds it
+    assert dict(readings[H100_1].attributes) == {
+        "k8s.container.name": "vllm",
+        "k8s.namespace.name": "llm",
+        "k8s.pod.name": "vllm-llama-8b-6f7d9c-x2x4k",
+    }
+    assert readings[H100_1].method == "counter"
+
+
+def test_a_gpu_shared_by_pods_is_counted_once_and_lists_them() -> None:
+    """Quirk: with time-slicing dcgm-exporter repeats each GPU series once per pod."""
+    source = _scrape("dcgm_metrics_shared.txt")
+    (reading,) = source.read()
+    assert reading.device_id == H100_1 and reading.power_w == pytest.approx(388.12)
+    assert reading.energy_j == pytest.approx(1_812_233.991)  # once, not once per pod
+    assert dict(reading.attributes) == {
+        "wattledger.gpu.shared_pods": "llm/vllm-llama-8b-6f7d9c-x2x4k,search/tei-5b8c-qq7z"
+    }
+
+
+def test_kepler_node_zones_are_devices_and_pod_shares_are_not() -> None:
+    clock = ManualClock()
+    source = _scrape("kepler_metrics_1.txt", "kepler_metrics_2.txt", clock=clock)
+    first = {r.device_id: r for r in source.read()}
+    clock.advance(10.0)
+    second = {r.device_id: r for r in source.read()}
+    # package and DRAM only: core lies inside package (no double counting, as RAPL)
+    assert set(second) == {"gpu-node-7:kepler:intel-rapl:0", "gpu-node-7:kepler:intel-rapl:0:1"}
+    package = second["gpu-node-7:kepler:intel-rapl:0"]
+    assert package.method == "counter" and package.power_w == 95.5
+    assert package.energy_j - first["gpu-node-7:kepler:intel-rapl:0"].energy_j == pytest.approx(
+        182345.25 * 0.01, rel=1e-6
+    )
+    kinds = {d.device_id: d.hw_type for d in source.devices()}
+    assert kinds == {
+        "gpu-node-7:kepler:intel-rapl:0": "cpu",
+        "gpu-node-7:kepler:intel-rapl:0:1": "memory",
+    }
+    shares = {(w.pod_name, w.zone): w for w in source.workload_energy()}
+    assert len(shares) == 4
+    vllm = shares[("vllm-llama-8b-6f7d9c-x2x4k", "package")]
+    assert (vllm.namespace, vllm.pod_uid, vllm.state, vllm.node) == (
+        "llm",
+        "1f7d1c2e-0b5e-4c59-9d56-2a4c0f1b7e10",
+        "running",
+        "gpu-node-7",
+    )
+    assert vllm.energy_j == pytest.approx(61234.5 * 1.01) and vllm.power_w == 40.1
+    assert (
+        vllm.hw_type == "cpu" and shares[("vllm-llama-8b-6f7d9c-x2x4k", "dram")].hw_type == "memory"
+    )
+    assert vllm.start_time_unix_nano == 1_700_000_000_000_000_000
+
+
+def test_old_kepler_container_series_are_summed_per_pod() -> None:
+    """Kepler 0.7 has no pod series: its containers' dynamic and idle joules add up per pod."""
+    source = _scrape("kepler_metrics_old.txt")
+    assert source.read() == []  # no node series in this recording
+    shares = {w.zone: w for w in source.workload_energy()}
+    assert shares["package"].energy_j == pytest.approx(1200.5 + 30.25)
+    assert shares["package"].pod_name == "vllm-llama-8b-6f7d9c-x2x4k"
+    assert shares["package"].namespace == "llm" and shares["dram"].state is None

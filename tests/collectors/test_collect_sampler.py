@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pynvml
 import pytest
-from collect_support import ManualClock
+from collect_support import DATA, ManualClock
 
 from wattledger.collectors.collector.buffer import SampleBuffer
 from wattledger.collectors.collector.sampler import Sampler
@@ -17,13 +17,20 @@ from wattledger.collectors.settings import CollectorSettings
 from wattledger.collectors.sources.base import DeviceInfo, EnergyReading, EnergySource
 from wattledger.collectors.sources.detect import AUTO_ORDER, detect_sources, rapl_is_available
 from wattledger.collectors.sources.fake import FakeSource
-from wattledger.collectors.sources.fakes import FakeAmdGpu, FakeAmdSmi, FakeRapl
+from wattledger.collectors.sources.fakes import FakeAmdGpu, FakeAmdSmi, FakeRapl, FakeTool
 from wattledger.collectors.sources.fakes.nvml import FakeGpu, FakeNvml
 from wattledger.errors import ConfigError
 
 
-def test_auto_opens_what_the_node_has_in_a_fixed_order(tmp_path: Path) -> None:
+def test_auto_opens_what_the_node_has_in_a_fixed_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     FakeRapl(tmp_path).add_zone("intel-rapl:0", "package-0")
+    tools = tmp_path / "bin"
+    FakeTool.printing(tools, "tpu-info", (DATA / "tpu_info_v6e_busy.txt").read_text())
+    neuron = FakeTool.streaming(tools, "neuron-monitor")
+    neuron.emit((DATA / "neuron_monitor_inf2.jsonl").read_text().splitlines()[0])
+    monkeypatch.setenv("PATH", str(tools))  # the tools are found where the real ones would be
     settings = CollectorSettings(sources=["auto"], rapl_root=tmp_path)
     found = detect_sources(
         settings,
@@ -31,22 +38,24 @@ def test_auto_opens_what_the_node_has_in_a_fixed_order(tmp_path: Path) -> None:
         nvml_module=FakeNvml([FakeGpu(uuid="GPU-1")]).module,
         amdsmi_module=FakeAmdSmi([FakeAmdGpu(uuid="amd-1")]).module,
     )
-    assert [s.name for s in found.sources] == list(AUTO_ORDER) == ["nvml", "amdsmi", "rapl"]
+    names = [s.name for s in found.sources]
+    assert names == list(AUTO_ORDER) == ["nvml", "amdsmi", "rapl", "tpu", "neuron"]
     assert found.unavailable == []
     found.close()
 
 
 def test_missing_sources_are_reported_not_raised(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
     broken = FakeNvml([FakeGpu(uuid="GPU-1")], init_error=pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
     found = detect_sources(
         CollectorSettings(sources=["auto", "fake=1"], rapl_root=tmp_path / "nope"),
         nvml_module=broken.module,
     )
     assert [s.name for s in found.sources] == ["fake"]
-    assert {u.source for u in found.unavailable} == {"nvml", "amdsmi", "rapl"}
+    assert {u.source for u in found.unavailable} == {"nvml", "amdsmi", "rapl", "tpu", "neuron"}
     assert all(u.reason and u.fix for u in found.unavailable)
     # auto: expected absences are INFO; nothing at ERROR
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -67,6 +76,11 @@ def test_settings_reject_unknown_sources() -> None:
         CollectorSettings(sources=["prometheus"])
     with pytest.raises(ValueError, match="device count"):
         CollectorSettings(sources=["fake=lots"])
+    with pytest.raises(ValueError, match="path of its tool"):
+        CollectorSettings(sources=["tpu="])
+    assert (
+        CollectorSettings(sources=["tpu", "neuron=/opt/bin/nm"]).sources[1] == "neuron=/opt/bin/nm"
+    )
     with pytest.raises(ValueError, match="http"):
         CollectorSettings(endpoint="ingest:4318")
 

@@ -57,7 +57,8 @@ def collect(
         typer.Option(
             "--source",
             "-s",
-            help="Power source, repeatable: auto | nvml | amdsmi | rapl | prometheus=<URL> | "
+            help="Power source, repeatable: auto | nvml | amdsmi | rapl | tpu[=<tpu-info path>] | "
+            "neuron[=<neuron-monitor path>] | prometheus=<URL> | "
             "modeled=<model>@<hardware>[#<served name>] | fake[=<devices>] | replay=<csv>. "
             "[default: auto]",
             show_default=False,
@@ -94,8 +95,9 @@ def collect(
 ) -> None:
     """Sample device power and energy and export them to ingest over OTLP/HTTP.
 
-    Auto-detects NVIDIA GPUs (NVML), AMD GPUs (AMD SMI) and CPU/DRAM (RAPL).
-    Scrapes vLLM, TGI and dcgm-exporter with --source prometheus=<URL>.
+    Auto-detects NVIDIA GPUs (NVML), AMD GPUs (AMD SMI), CPU/DRAM (RAPL), and TPUs (tpu-info)
+    and Inferentia/Trainium (neuron-monitor), whose power is modeled from utilisation.
+    Scrapes vLLM, TGI, dcgm-exporter and Kepler with --source prometheus=<URL>.
     Runs until SIGTERM/SIGINT, then flushes what is buffered. Logs go to stderr.
 
     \b
@@ -162,6 +164,7 @@ def doctor(
 ) -> None:
     """List every power source as found or unavailable, with the reason and the fix.
 
+    Says which devices' power is modeled (TPU, Neuron, modeled=...) rather than measured.
     Also checks that the ingest endpoint answers. Exits 0 either way.
 
     \b
@@ -175,9 +178,12 @@ def doctor(
     from wattledger.hardware import resolve
 
     base = _settings(ctx)
-    extra = [s for s in (source or []) if s.partition("=")[0] not in ("auto", "nvml", "amdsmi")]
-    wanted = ["nvml", "amdsmi", "rapl", *[s for s in base.sources if "=" in s], *extra]
-    settings = _settings(ctx, sources=list(dict.fromkeys(wanted)))
+    given = [*(s for s in base.sources if "=" in s), *(source or [])]
+    with_value = {s.partition("=")[0] for s in given if "=" in s}
+    # Every probe runs; a tool given a path (tpu=/opt/bin/tpu-info) replaces its default probe.
+    probes = [k for k in ("nvml", "amdsmi", "rapl", "tpu", "neuron") if k not in with_value]
+    extra = [s for s in given if "=" in s or s.partition("=")[0] not in (*probes, "auto")]
+    settings = _settings(ctx, sources=list(dict.fromkeys([*probes, *extra])))
     detected = detect_sources(settings, log_unavailable=False)
     found = [
         {
@@ -190,6 +196,10 @@ def doctor(
                     "vendor": d.vendor,
                     "model": d.model,
                     "hardware": _identity(resolve(d.model)) if d.hw_type == "gpu" else None,
+                    "power": "modeled"
+                    if d.uncertainty_ratio is not None or s.name == "modeled"
+                    else "measured",
+                    "uncertainty_ratio": d.uncertainty_ratio,
                 }
                 for d in s.devices()
             ],
@@ -214,6 +224,12 @@ def doctor(
     for f in found:
         devices = ", ".join(_device_line(d) for d in f["devices"]) or "no devices yet"
         typer.echo(f"[found]       {f['source']}: {devices}")
+        modeled = [d for d in f["devices"] if d["power"] == "modeled"]
+        if modeled:
+            ratio = max((d["uncertainty_ratio"] or 0.0) for d in modeled)
+            width = f" (±{ratio:.0%})" if ratio else ""
+            how = _MODELED_HOW.get(f["source"], "from utilisation")
+            typer.echo(f"              power is MODELED {how}{width}, not measured")
     for m in missing:
         typer.echo(f"[unavailable] {m['source']}: {m['reason']}")
         if m["fix"]:
@@ -244,6 +260,14 @@ def doctor(
             "              fix: send `wattledger.device.idle_power_w` on their resource "
             "(docs/semantic-conventions.md), or samples while they are idle"
         )
+
+
+#: How each modeled source models power (``doctor`` says so next to its devices).
+_MODELED_HOW = {
+    "tpu": "from TPU duty cycle between the catalog's idle and TDP figures",
+    "neuron": "from NeuronCore utilisation between the catalog's idle and TDP figures",
+    "modeled": "from generated tokens x published joules per token",
+}
 
 
 def _identity(identity: Any) -> dict[str, object]:

@@ -5,6 +5,8 @@
 * :class:`FakeAmdSmi` (``fakes.amdsmi``): an ``amdsmi``-shaped module (ROCm cannot be
   installed without the hardware, so its exceptions are reproduced from the interface).
 * :class:`FakeRapl` (``fakes.sysfs``): a powercap RAPL tree in a directory.
+* :class:`FakeTool` (``fakes.tools``): an executable standing in for ``tpu-info`` or
+  ``neuron-monitor``, printing what the real tool prints.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from wattledger.collectors.sources.fakes.amdsmi import FakeAmdGpu, FakeAmdSmi
 from wattledger.collectors.sources.fakes.sysfs import FakeRapl, FakeRaplZone
+from wattledger.collectors.sources.fakes.tools import FakeTool
 
 
 def __getattr__(name: str) -> Any:
@@ -32,4 +35,5 @@ __all__ = [
     "FakeNvml",
     "FakeRapl",
     "FakeRaplZone",
+    "FakeTool",
 ]

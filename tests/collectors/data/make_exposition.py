@@ -26,6 +26,9 @@ TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75
                 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]  # fmt: skip
 ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
                7.5, 10.0, 20.0, 40.0, 80.0]  # fmt: skip
+#: vLLM v1 ``request_latency_buckets`` (vllm/v1/metrics/loggers.py): e2e, queue, prefill, decode.
+REQUEST_LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
+                           50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0]  # fmt: skip
 
 
 def vllm_text(rows: list[tuple[int, int]], seed: int) -> str:
@@ -50,17 +53,68 @@ def vllm_text(rows: list[tuple[int, int]], seed: int) -> str:
                      "seconds.", labels, buckets=TTFT_BUCKETS, registry=reg)  # fmt: skip
     itl = Histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in "
                     "seconds.", labels, buckets=ITL_BUCKETS, registry=reg)  # fmt: skip
+    tpot = Histogram("vllm:request_time_per_output_token_seconds", "Histogram of "
+                     "time_per_output_token_seconds per request.", labels, buckets=ITL_BUCKETS,
+                     registry=reg)  # fmt: skip
+    phases = {
+        name: Histogram(
+            f"vllm:{name}_seconds", help_, labels, buckets=REQUEST_LATENCY_BUCKETS, registry=reg
+        )
+        for name, help_ in (
+            ("e2e_request_latency", "Histogram of e2e request latency in seconds."),
+            ("request_queue_time", "Histogram of time spent in WAITING phase for request."),
+            ("request_prefill_time", "Histogram of time spent in PREFILL phase for request."),
+            ("request_decode_time", "Histogram of time spent in DECODE phase for request."),
+        )
+    }
+    # Queue times come from their own generator so the older series keep their values.
+    queue_rng = random.Random(seed + 1000)
     lv = (MODEL, "0")
     for ctx, out in rows:
         prompt.labels(*lv).inc(ctx)
         gen.labels(*lv).inc(out)
         success.labels(*lv, "stop" if rng.random() < 0.9 else "length").inc()
-        ttft.labels(*lv).observe(0.02 + ctx * 0.00012 * rng.lognormvariate(0, 0.3))
+        first = 0.02 + ctx * 0.00012 * rng.lognormvariate(0, 0.3)
+        ttft.labels(*lv).observe(first)
+        decode = 0.0
         for _ in range(max(out - 1, 0)):
-            itl.labels(*lv).observe(0.011 * rng.lognormvariate(0, 0.25))
+            gap = 0.011 * rng.lognormvariate(0, 0.25)
+            itl.labels(*lv).observe(gap)
+            decode += gap
+        # vLLM: TTFT counts from arrival, so prefill = TTFT - queue; TPOT = decode / (out - 1)
+        queued = first * 0.3 * queue_rng.random()
+        phases["request_queue_time"].labels(*lv).observe(queued)
+        phases["request_prefill_time"].labels(*lv).observe(first - queued)
+        phases["request_decode_time"].labels(*lv).observe(decode)
+        phases["e2e_request_latency"].labels(*lv).observe(first + decode)
+        tpot.labels(*lv).observe(decode / (out - 1) if out > 1 else 0.0)
     running.labels(*lv).set(7)
     waiting.labels(*lv).set(0)
     kv.labels(*lv).set(0.1834)
+    return generate_latest(reg).decode()
+
+
+def vllm_v0_text(rows: list[tuple[int, int]], seed: int) -> str:
+    """An older (V0 engine, 0.7-era) vLLM /metrics: ``gpu_cache_usage_perc``, per-token
+    ``time_per_output_token_seconds``, no per-request TPOT and no ``engine`` label."""
+    _metrics.disable_created_metrics()
+    rng = random.Random(seed)
+    reg = CollectorRegistry()
+    labels = ["model_name"]
+    Gauge("vllm:num_requests_running", "Number of requests currently running on GPU.", labels,
+          registry=reg).labels(MODEL).set(3)  # fmt: skip
+    Gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels,
+          registry=reg).labels(MODEL).set(2)  # fmt: skip
+    Gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", labels,
+          registry=reg).labels(MODEL).set(0.4127)  # fmt: skip
+    gen = Counter("vllm:generation_tokens", "Number of generation tokens processed.", labels,
+                  registry=reg)  # fmt: skip
+    tpot = Histogram("vllm:time_per_output_token_seconds", "Histogram of time per output token "
+                     "in seconds.", labels, buckets=ITL_BUCKETS, registry=reg)  # fmt: skip
+    for _, out in rows:
+        gen.labels(MODEL).inc(out)
+        for _ in range(max(out - 1, 0)):
+            tpot.labels(MODEL).observe(0.013 * rng.lognormvariate(0, 0.25))
     return generate_latest(reg).decode()
 
 
@@ -110,6 +164,99 @@ def dcgm_text(energy_mj: list[int], power_w: list[float], util: list[int]) -> st
     return "\n".join(lines) + "\n"
 
 
+def dcgm_shared_text() -> str:
+    """dcgm-exporter 3.3 in Kubernetes mode with time-slicing: one H100 shared by two pods is
+    exported once per pod, same values, different ``pod``/``namespace``/``container``."""
+    gpu, uuid, bus, dev = GPUS[1]
+    base = (
+        f'gpu="{gpu}",UUID="{uuid}",pci_bus_id="{bus}",device="{dev}",'
+        f'modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-7",'
+        f'DCGM_FI_DRIVER_VERSION="550.54.15"'
+    )
+    pods = [("vllm", "llm", "vllm-llama-8b-6f7d9c-x2x4k"), ("embed", "search", "tei-5b8c-qq7z")]
+    values = {
+        "DCGM_FI_DEV_POWER_USAGE": "388.120000",
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": "1812233991",
+        "DCGM_FI_DEV_GPU_UTIL": "64",
+    }
+    lines: list[str] = []
+    for field, value in values.items():
+        typ, help_ = DCGM_HEADER[field]
+        lines += [f"# HELP {field} {help_}", f"# TYPE {field} {typ}"]
+        for container, namespace, pod in pods:
+            labels = f'{base},container="{container}",namespace="{namespace}",pod="{pod}"'
+            lines.append(f"{field}{{{labels}}} {value}")
+    return "\n".join(lines) + "\n"
+
+
+def kepler_text(scale: float) -> str:
+    """Kepler 0.10+ on one node (Go client_golang text format, ``node_name`` constant label):
+    node RAPL zones measured, pods' attributed shares; ``scale`` grows the counters."""
+    node = 'node_name="gpu-node-7"'
+    zones = [
+        ("package", "/sys/class/powercap/intel-rapl:0", 182345.25, 95.5),
+        ("core", "/sys/class/powercap/intel-rapl:0:0", 120001.5, 60.25),
+        ("dram", "/sys/class/powercap/intel-rapl:0:1", 25012.75, 12.5),
+    ]
+    vllm_uid, dns_uid = (
+        "1f7d1c2e-0b5e-4c59-9d56-2a4c0f1b7e10",
+        "9a2b77c1-64d2-4b0e-a5f0-7c3e15d2e8aa",
+    )
+    pods = [
+        (vllm_uid, "vllm-llama-8b-6f7d9c-x2x4k", "llm", 61234.5, 40.1),
+        (dns_uid, "coredns-787d4945fb-46b9c", "kube-system", 88.25, 0.05),
+    ]
+    lines = [
+        "# HELP kepler_node_cpu_joules_total Energy consumption of cpu at node level in joules",
+        "# TYPE kepler_node_cpu_joules_total counter",
+    ]
+    for zone, path, joules, _ in zones:
+        lines.append(
+            f'kepler_node_cpu_joules_total{{{node},path="{path}",zone="{zone}"}} {joules * scale}'
+        )
+    lines += [
+        "# HELP kepler_node_cpu_watts Power consumption of cpu at node level in watts",
+        "# TYPE kepler_node_cpu_watts gauge",
+    ]
+    for zone, path, _, watts in zones:
+        lines.append(f'kepler_node_cpu_watts{{{node},path="{path}",zone="{zone}"}} {watts}')
+    for metric, typ, word, unit in (
+        ("kepler_pod_cpu_joules_total", "counter", "Energy", "joules"),
+        ("kepler_pod_cpu_watts", "gauge", "Power", "watts"),
+    ):
+        lines += [
+            f"# HELP {metric} {word} consumption of cpu at pod level in {unit}",
+            f"# TYPE {metric} {typ}",
+        ]
+        for uid, name, namespace, joules, watts in pods:
+            for zone, share in (("package", 1.0), ("dram", 0.125)):
+                value = joules * scale * share if typ == "counter" else watts * share
+                lines.append(
+                    f'{metric}{{{node},pod_id="{uid}",pod_name="{name}",'
+                    f'pod_namespace="{namespace}",state="running",zone="{zone}"}} {value}'
+                )
+    return "\n".join(lines) + "\n"
+
+
+def kepler_old_text() -> str:
+    """Kepler 0.7 per-container series (``mode`` dynamic/idle), which have no pod series."""
+    lines = []
+    for metric, help_ in (
+        ("kepler_container_package_joules_total", "Aggregated RAPL value in package (socket) in "
+         "joules"),
+        ("kepler_container_dram_joules_total", "Aggregated RAPL value in dram in joules"),
+    ):  # fmt: skip
+        lines += [f"# HELP {metric} {help_}", f"# TYPE {metric} counter"]
+        for container, value in (("vllm", 1200.5), ("sidecar", 30.25)):
+            for mode, part in (("dynamic", 0.75), ("idle", 0.25)):
+                lines.append(
+                    f'{metric}{{command="python3",container_id="c0ffee{container}",'
+                    f'container_name="{container}",container_namespace="llm",mode="{mode}",'
+                    f'pod_name="vllm-llama-8b-6f7d9c-x2x4k"}} {value * part}'
+                )
+    return "\n".join(lines) + "\n"
+
+
 def tgi_text(rows: list[tuple[int, int]], seed: int) -> str:
     """TGI 3.x router output (Rust metrics-exporter-prometheus: TYPE lines, no HELP)."""
     rng = random.Random(seed)
@@ -153,7 +300,12 @@ def main(trace: Path) -> None:
         rows = [(int(r["ContextTokens"]), int(r["GeneratedTokens"])) for r in csv.DictReader(fh)]
     (HERE / "vllm_metrics_1.txt").write_text(vllm_text(rows[:120], seed=1))
     (HERE / "vllm_metrics_2.txt").write_text(vllm_text(rows[:160], seed=1))
+    (HERE / "vllm_metrics_v0.txt").write_text(vllm_v0_text(rows[:40], seed=3))
     (HERE / "tgi_metrics.txt").write_text(tgi_text(rows[:80], seed=2))
+    (HERE / "dcgm_metrics_shared.txt").write_text(dcgm_shared_text())
+    (HERE / "kepler_metrics_1.txt").write_text(kepler_text(1.0))
+    (HERE / "kepler_metrics_2.txt").write_text(kepler_text(1.01))
+    (HERE / "kepler_metrics_old.txt").write_text(kepler_old_text())
     (HERE / "dcgm_metrics_1.txt").write_text(
         dcgm_text([912_345_678, 1_804_223_991], [71.384, 612.447], [0, 97])
     )
