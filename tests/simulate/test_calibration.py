@@ -12,9 +12,9 @@ import math
 
 import pytest
 
+from wattledger.catalog.roofline import PerfModel, steady_state
 from wattledger.catalog.specs import Catalog
 from wattledger.collectors.simulate.config import DATA_DIR
-from wattledger.catalog.roofline import PerfModel, steady_state
 
 #: Mean prompt length of the ML.ENERGY v2 chat task (ShareGPT prompts with the system
 #: prompt); not published per configuration, so an assumption shared by all rows.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wattledger.catalog.specs import DATA_DIR, Catalog, catalog_markdown, load_catalog
 from wattledger.catalog.roofline import PerfModel
+from wattledger.catalog.specs import DATA_DIR, Catalog, catalog_markdown, load_catalog
 from wattledger.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"

@@ -7,14 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from wattledger.collectors.simulate import _kernel
+from wattledger.catalog.roofline import PerfModel
 from wattledger.catalog.specs import Catalog
+from wattledger.collectors.simulate import _kernel
 from wattledger.collectors.simulate.fleet import (
     SimulationOverload,
     kernel_params,
     simulate_replica,
 )
-from wattledger.catalog.roofline import PerfModel
 from wattledger.collectors.simulate.workload import Arrivals, load_trace
 
 MakeArrivals = Callable[[list[float], list[int], list[int]], Arrivals]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wattledger.collectors.simulate import _kernel
-from wattledger.catalog.specs import Catalog
-from wattledger.collectors.simulate.fleet import kernel_params
 from wattledger.catalog.roofline import PerfModel, steady_state
+from wattledger.catalog.specs import Catalog
+from wattledger.collectors.simulate import _kernel
+from wattledger.collectors.simulate.fleet import kernel_params
 from wattledger.errors import ConfigError
 
 
