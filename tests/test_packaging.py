@@ -7,6 +7,7 @@ the wheel.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBPACKAGES = ["collectors", "ingest", "models", "analytics", "dashboard", "migrations"]
+SUBPACKAGES = ["catalog", "collectors", "ingest", "models", "analytics", "dashboard", "migrations"]
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,67 @@ def test_a_host_application_keeps_its_own_models_module(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
+
+
+def test_the_sdk_installs_light_and_instruments_the_real_openai_client(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """``pip install wattledger`` (no extras) into a fresh venv: the SDK imports, instruments
+    the real ``openai`` client and exports spans over OTLP, and none of the server stack
+    (DuckDB, pyarrow, psycopg, uvicorn, matplotlib, SQLAlchemy) is installed (issue 21)."""
+    from tests.sdk.sdk_support import run_otlp_receiver, start_openai_server
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    r = subprocess.run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheel),
+            "openai",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    script = tmp_path / "host.py"
+    script.write_text(
+        "import importlib.util, json, sys\n"
+        "SERVER = ('duckdb', 'pyarrow', 'psycopg', 'uvicorn', 'matplotlib', 'sqlalchemy')\n"
+        "installed = [m for m in SERVER if importlib.util.find_spec(m) is not None]\n"
+        "import openai, wattledger\n"
+        "wattledger.init('light-svc', endpoint=sys.argv[1])\n"
+        "client = wattledger.instrument_openai(openai.OpenAI(base_url=sys.argv[2], api_key='k'))\n"
+        "client.chat.completions.create(\n"
+        "    model='llama-3.1-8b', messages=[{'role': 'user', 'content': 'hi'}]\n"
+        ")\n"
+        "wattledger.shutdown()\n"
+        "print(json.dumps({'installed': installed, 'version': wattledger.__version__}))\n"
+    )
+    with run_otlp_receiver() as receiver, start_openai_server() as openai_server:
+        run = subprocess.run(
+            [str(py), str(script), receiver.url, openai_server.base_url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        receiver.wait_for_spans(1)
+        spans = receiver.spans()
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["installed"] == [], out
+    (_, attrs, _) = spans[0]
+    assert attrs["gen_ai.request.model"] == "llama-3.1-8b"
+    # The command needs the server extra and says so in one line, no traceback.
+    cli = subprocess.run(
+        [str(venv / "bin" / "wattledger"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert cli.returncode == 1
+    assert "pip install 'wattledger[server]'" in cli.stderr and "Traceback" not in cli.stderr
