@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -64,6 +65,40 @@ class ExporterLogFilter(logging.Filter):
                 _quiet.messages.append(record.getMessage())
             return False
         return True
+
+
+def note_refusal(response: Any, *args: Any, **kwargs: Any) -> None:
+    """``requests`` response hook on wattledger's own exporter: an HTTP error's body (ingest's
+    one-line reason, e.g. "API key is not valid for this endpoint") becomes the first captured
+    message, so the SDK's warning says why, not just "Unauthorized". Never raises."""
+    try:
+        if getattr(_quiet, "active", False) and response.status_code >= 400:
+            text = _refusal_text(response)
+            reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
+            _quiet.messages.insert(0, f"{reason}: {text}" if text else reason)
+    except Exception:  # noqa: BLE001, S110 - a diagnostics hook must never break an export
+        pass
+
+
+def _refusal_text(response: Any) -> str:
+    """The reason in an OTLP error body: a protobuf ``google.rpc.Status`` (what OTLP/HTTP
+    servers answer a protobuf request with), JSON ``{"message": ...}``, or plain text."""
+    kind = response.headers.get("Content-Type", "")
+    if "protobuf" in kind:
+        from google.rpc import status_pb2
+
+        return " ".join(status_pb2.Status.FromString(response.content).message.split())[:300]
+    text = response.text or ""
+    if "json" in kind:
+        import json
+
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            text = str(body.get("message") or body.get("error") or text)
+    return " ".join(text.split())[:300]
 
 
 def captured_messages() -> list[str]:

@@ -145,6 +145,7 @@ def _init(**kw: Any) -> bool:
         QueuedSpanProcessor,
         genai_span_filter,
         install_log_filter,
+        note_refusal,
     )
 
     cfg = _config.resolve(
@@ -177,8 +178,22 @@ def _init(**kw: Any) -> bool:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         def factory() -> SpanExporter:
+            import os
+
+            import requests
+
+            session = None
+            if not any("CREDENTIAL_PROVIDER" in name for name in os.environ):
+                # Our own session, whose hook keeps the server's reason for a refusal (the
+                # exporter's log says only "Unauthorized"). A configured credential provider
+                # brings its own session, which is left alone.
+                session = requests.Session()
+                session.hooks["response"].append(note_refusal)
             return OTLPSpanExporter(
-                endpoint=cfg.traces_url, headers=cfg.headers, timeout=cfg.export_timeout_s
+                endpoint=cfg.traces_url,
+                headers=cfg.headers,
+                timeout=cfg.export_timeout_s,
+                session=session,
             )
 
         span_exporter = factory()

@@ -271,3 +271,48 @@ def test_forked_worker_exports_its_own_spans(otlp_receiver: OtlpReceiver) -> Non
     wattledger.shutdown()
     names = sorted(s.name for _, _, s in otlp_receiver.spans())
     assert names == ["chat child", "chat parent-before-fork"]  # each exported exactly once
+
+
+def test_a_refused_export_warns_with_the_servers_reason(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 22: a 401 warned only "Unauthorized"; ingest's one-line reason says which fix."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from google.rpc import status_pb2
+
+    reason = "API key is not valid: create one with wattledger keys create"
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            # What an OTLP/HTTP server (ours included) answers a protobuf export with.
+            body = status_pb2.Status(code=16, message=reason).SerializeToString()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        caplog.set_level("WARNING")
+        assert wattledger.init(
+            "svc", endpoint=f"http://127.0.0.1:{server.server_address[1]}", api_key="wl_bad",
+            set_global=False, metrics=False,
+        )  # fmt: skip
+        with wattledger.track(model="m", provider="vllm") as t:
+            t.usage(input_tokens=1, output_tokens=1)
+        wattledger.flush(5.0)
+        warned = [r.getMessage() for r in caplog.records if "could not export" in r.getMessage()]
+        assert warned, caplog.text
+        assert "HTTP 401" in warned[0] and "create one with wattledger keys create" in warned[0]
+        assert "wl_bad" not in caplog.text
+        assert "create one with" in (wattledger.stats().last_export_error or "")
+    finally:
+        wattledger.shutdown(timeout_s=1.0)
+        server.shutdown()
+        server.server_close()
