@@ -76,6 +76,10 @@ class AnalyticsResult:
     quarantined_requests: int = 0
     """Requests left out of costs: their numbers are outside the ingest bounds (stored before
     ingest checked them); ``wattledger analytics run`` names them."""
+    unpriced_requests: int = 0
+    """Requests of the window costed at $0 because no price, rate or tariff applied (hosted:
+    no list price or contract for the provider and model; self-hosted: no $/device-hour or no
+    energy tariff for the site)."""
     skipped: str | None = None
     duration_s: float = 0.0
     chunks: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
@@ -300,6 +304,14 @@ def _attribute_chunk(
         result.quarantined_requests += _quarantine(conn, start, end)
         conn.execute(
             sa.insert(RequestCost).from_select([c.name for c in select.selected_columns], select)
+        )
+        c = RequestCost
+        result.unpriced_requests += int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(c)
+                .where(c.start_ts >= start, c.start_ts < end, c.price_status == "unpriced")
+            ).scalar_one()
         )
     finally:
         for table in TEMP_TABLES:

@@ -109,9 +109,14 @@ def _measures(t: _Rollup) -> list[sa.ColumnElement]:
         _money_sum(t.cost_energy_usd).label("cost_energy_usd"),
         _money_sum(t.cost_idle_usd).label("cost_idle_usd"),
         _money_sum(t.cost_total_usd).label("cost_total_usd"),
-        sa.cast(total * _MTOK / sa.func.nullif(tokens, 0), Money).label(
-            "cost_per_mtok_blended_usd"
-        ),
+        # n/a, not $0.00, when no request of the group could be priced (#22).
+        sa.case(
+            (
+                sa.func.sum(t.unpriced_requests) >= sa.func.sum(t.requests),
+                sa.null(),
+            ),
+            else_=sa.cast(total * _MTOK / sa.func.nullif(tokens, 0), Money),
+        ).label("cost_per_mtok_blended_usd"),
         (
             sa.cast(sa.func.sum(t.output_tokens), sa.Double)
             / sa.func.nullif(sa.cast(energy, sa.Double), 0.0)

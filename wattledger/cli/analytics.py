@@ -85,6 +85,7 @@ def run(
         "uncovered_requests": result.uncovered_requests,
         "devices_without_idle_baseline": sorted(result.devices_without_idle_baseline),
         "quarantined_requests": result.quarantined_requests,
+        "unpriced_requests": result.unpriced_requests,
         "skipped": result.skipped,
         "duration_s": round(result.duration_s, 3),
     }
@@ -102,6 +103,14 @@ def run(
             f"{result.hourly_rows:,} hourly and {result.daily_rows:,} daily rollup rows "
             f"in {result.duration_s:.1f} s."
         )
+        if result.unpriced_requests:
+            err_console.print(
+                f"[yellow]{result.unpriced_requests:,} requests are unpriced[/yellow] (no list "
+                "price or contract rate for their provider and model, or no $/device-hour or "
+                "energy tariff for their device): they are counted at $0 and shown as n/a per "
+                "1M tokens. `wattledger prices sync`, `prices set`, `prices hardware` and "
+                "`prices tariff` add them."
+            )
         if result.uncovered_requests:
             err_console.print(
                 f"[yellow]{result.uncovered_requests:,} requests ran on devices with no power "
