@@ -106,11 +106,16 @@ def demo(
     finally:
         engine.dispose()
     err_console.print(f"\nDemo built in {time.perf_counter() - started:.0f} s.", highlight=False)
+    # Both variables: in a fresh shell, WATTLEDGER_CONFIG alone would leave the default data
+    # directory in force (an empty warehouse). One command per line: " | " reads as a pipe.
     err_console.print(
-        f"Next: export WATTLEDGER_CONFIG={config}\n"
-        "      wattledger recommend --explain | wattledger whatif --workload chat "
-        "--model llama-3.1-70b --hardware H200 | wattledger report preview --out report.html",
+        "Next, in a shell:\n"
+        f"  export WATTLEDGER_DATA_DIR={data_dir.resolve()} WATTLEDGER_CONFIG={config.resolve()}\n"
+        "  wattledger recommend --explain\n"
+        "  wattledger whatif --workload chat --model llama-3.1-70b --hardware H200\n"
+        "  wattledger report preview --out report.html",
         highlight=False,
+        soft_wrap=True,
     )
     if no_dashboard:
         return
