@@ -16,7 +16,11 @@ log = logging.getLogger(__name__)
 def serve(
     ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option(help="Ingest interface (default [ingest] host).")
+        str | None,
+        typer.Option(
+            help="Interface ingest binds (default 127.0.0.1, local only; 0.0.0.0 to accept "
+            "collectors and SDKs from other machines, behind TLS or a proxy).",
+        ),
     ] = None,
     port: Annotated[int | None, typer.Option(help="Ingest port (default 4318).")] = None,
     with_dashboard: Annotated[
