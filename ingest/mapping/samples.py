@@ -352,8 +352,9 @@ def _canonical(columns: Mapping[str, ColumnInput]) -> Mapping[str, ColumnInput]:
     values = _pylist(columns.get(VALUE), n)
     sources = _pylist(columns.get(sc.WL_POWER_SOURCE), n)
     sensors = _pylist(columns.get(SENSOR), n)
-    devices = _pylist(out.get(sc.HW_ID), n)
-    producer: dict[object, str] = {}  # device -> who sent its aliased readings
+    # Device ids as dict keys: any value a producer sent (a list is refused later, by name).
+    devices = [d if isinstance(d, str) else repr(d) for d in _pylist(out.get(sc.HW_ID), n)]
+    producer: dict[str, str] = {}  # device -> who sent its aliased readings
     for i, name in enumerate(names):
         alias = _ALIASES.get(name.lower()) if isinstance(name, str) else None
         if alias is None:

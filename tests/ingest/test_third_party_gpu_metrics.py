@@ -171,3 +171,18 @@ def test_a_bad_value_from_a_producer_is_refused_by_name() -> None:
     )
     assert mapped.rejected == 2 and mapped.samples.num_rows == 0
     assert "hw.power" in (mapped.first_error or "")
+
+
+def test_a_producer_label_of_the_wrong_type_is_refused_not_a_crash() -> None:
+    """Found by the OTLP fuzzer: an array-valued ``UUID`` label crashed the alias mapping."""
+    mapped = map_samples(
+        {
+            "metric": ["hw.power", "DCGM_FI_DEV_POWER_USAGE"],
+            "time_unix_nano": [1_767_225_600 * 10**9] * 2,
+            "value": [100.0, 200.0],
+            "UUID": [["not", "a", "string"], {"k": 1}],
+        },
+        tenant="acme",
+    )
+    assert mapped.rejected == 2 and mapped.samples.num_rows == 0
+    assert "hw.id" in (mapped.first_error or "")
