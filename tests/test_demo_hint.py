@@ -27,6 +27,7 @@ def test_following_the_demo_hint_reaches_the_demo_warehouse(tmp_path: Path) -> N
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-3000:]
+    assert " INFO " not in r.stderr  # no raw log line cuts into the summary
     hint = r.stderr[r.stderr.index("Next") :]
     assert " | wattledger" not in hint
     exports = dict(re.findall(r"(WATTLEDGER_[A-Z_]+)=(\S+)", hint))
@@ -46,3 +47,17 @@ def test_following_the_demo_hint_reaches_the_demo_warehouse(tmp_path: Path) -> N
     assert rec.returncode == 0, rec.stderr[-2000:]
     assert "db upgrade" not in rec.stderr
     assert rec.stdout.strip().startswith(("{", "["))
+    # Every command the hint shows runs as shown.
+    for line in hint.splitlines():
+        command = line.strip()
+        if not command.startswith("wattledger "):
+            continue
+        out = subprocess.run(
+            [sys.executable, "-m", "wattledger", *command.split()[1:]],
+            capture_output=True,
+            text=True,
+            env=fresh,
+            cwd=elsewhere,
+            timeout=300,
+        )
+        assert out.returncode == 0, (command, out.stderr[-2000:])

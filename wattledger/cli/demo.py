@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.resources
+import logging
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,19 @@ from wattledger.config import load_settings
 
 def _step(msg: str) -> None:
     err_console.print(f"[bold cyan]›[/bold cyan] {msg}", highlight=False)
+
+
+@contextlib.contextmanager
+def _quiet_logs(verbose: bool):  # type: ignore[no-untyped-def]
+    """The demo prints its own summary: the analytics job's INFO line would cut into it."""
+    log = logging.getLogger("wattledger.analytics")
+    previous = log.level
+    if not verbose:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
 
 
 def demo(
@@ -86,7 +100,7 @@ def demo(
         prices = sync_list_prices(engine)
         _step(f"{prices.prices:,} list prices, {prices.aliases} aliases")
         now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-        with progress_bar() as bar:
+        with progress_bar() as bar, _quiet_logs(state(ctx).verbose):
             task = bar.add_task("Attributing energy and costs", total=None)
             result = run_analytics(
                 engine,
@@ -112,7 +126,8 @@ def demo(
         "Next, in a shell:\n"
         f"  export WATTLEDGER_DATA_DIR={data_dir.resolve()} WATTLEDGER_CONFIG={config.resolve()}\n"
         "  wattledger recommend --explain\n"
-        "  wattledger whatif --workload chat --model llama-3.1-70b --hardware H200\n"
+        "  wattledger whatif --workload chat --model llama-3.1-70b --hardware H200 "
+        "--quantization fp8\n"
         "  wattledger report preview --out report.html",
         highlight=False,
         soft_wrap=True,
