@@ -68,3 +68,29 @@ def test_an_old_contract_rate_is_named(migrated_url: str) -> None:
     assert "contract rate groq/llama-3.1-8b-instant" in r.stderr and "200 days ago" in r.stderr
     quiet = sync(migrated_url, "--max-age-days", "365", "--json")
     assert json.loads(quiet.stdout)["stale_contracts"] == []
+
+
+def test_prices_list_reads_like_a_price_list(migrated_url: str) -> None:
+    """Issue 22: `prices list` printed "$8.00000000/M … 1970-01-01..open" with no header."""
+    engine = make_engine(migrated_url)
+    try:
+        set_contract_price(
+            engine,
+            provider="groq",
+            llm_model="llama-3.1-8b-instant",
+            input_per_mtok_usd=Decimal("0.04"),
+            output_per_mtok_usd=Decimal("8"),
+        )
+    finally:
+        engine.dispose()
+    r = subprocess.run(
+        [sys.executable, "-m", "wattledger", "--database-url", migrated_url, "prices", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    header, row = r.stdout.splitlines()[:2]
+    assert header.split()[:5] == ["provider", "model", "origin", "input/1M", "output/1M"]
+    assert "$0.04" in row and "$8.00" in row and "0000" not in row
+    assert "always" in row and "1970" not in row and "contract" in row

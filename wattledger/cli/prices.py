@@ -147,6 +147,16 @@ def set_price(
     err_console.print(f"Contract rate for {provider}/{model} recorded.")
 
 
+def _usd(value: Decimal | None) -> str:
+    """``$8.00``, ``$0.904``, ``$0.0375``: at least cents, no trailing zeros beyond them (a
+    NUMERIC(18, 8) price would otherwise print as $8.00000000)."""
+    if value is None:
+        return "n/a"
+    text = f"{Decimal(value).normalize():f}"
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
+
+
 @prices_app.command("list")
 def list_prices(
     ctx: typer.Context,
@@ -170,13 +180,19 @@ def list_prices(
     if as_json:
         emit_json(rows)
         return
+    if rows:
+        typer.echo(
+            f"{'provider':<14} {'model':<40} {'origin':<8} {'input/1M':>10} {'output/1M':>10} "
+            f"{'valid':<24} {'tenant':<8} checked     source"
+        )
     for r in rows:
-        to = r["valid_to"].date().isoformat() if r["valid_to"] else "open"
+        start = r["valid_from"].date().isoformat()
+        end = r["valid_to"].date().isoformat() if r["valid_to"] else "open"
+        valid = "always" if start == "1970-01-01" and end == "open" else f"{start}..{end}"
         typer.echo(
             f"{r['provider']:<14} {r['llm_model']:<40} {r['origin']:<8} "
-            f"in ${r['input_per_mtok_usd']}/M  out ${r['output_per_mtok_usd']}/M  "
-            f"{r['valid_from'].date()}..{to}  tenant {r['tenant']}  "
-            f"checked {r['updated_at'].date()}  {r.get('source') or ''}"
+            f"{_usd(r['input_per_mtok_usd']):>10} {_usd(r['output_per_mtok_usd']):>10} "
+            f"{valid:<24} {r['tenant']:<8} {r['updated_at'].date()}  {r.get('source') or ''}"
         )
     if not rows:
         err_console.print("No prices match. Load list prices with `wattledger prices sync`.")
