@@ -61,8 +61,11 @@ def test_version() -> None:
 
 def test_db_upgrade_current_check_on_both_backends(db_url: str) -> None:
     r = run("--database-url", db_url, "db", "current", "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["current"] is None
+    if db_url.startswith("duckdb"):  # no file yet: said, and not created (issue 22)
+        assert r.returncode == 1 and "There is no warehouse at" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["current"] is None
     r = run("--database-url", db_url, "db", "upgrade")
     assert r.returncode == 0, r.stderr
     assert "(newest)" in r.stderr

@@ -131,6 +131,11 @@ def find_config_file(explicit: Path | None = None) -> Path | None:
     for path, origin in ((explicit, "--config"), (os.environ.get(ENV_CONFIG), f"${ENV_CONFIG}")):
         if path:
             p = Path(path).expanduser()
+            if p.is_dir():
+                raise ConfigError(
+                    f"Config file {p} (from {origin}) is a directory, not a TOML file.",
+                    hint=f"Name the file itself, e.g. {p / CONFIG_FILENAME}.",
+                )
             if not p.is_file():
                 raise ConfigError(
                     f"Config file {p} (from {origin}) does not exist.",

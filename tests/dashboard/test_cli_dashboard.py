@@ -36,7 +36,7 @@ def test_hash_password_prints_a_hash_the_dashboard_accepts() -> None:
     hashed = r.stdout.strip()
     assert verify_password("s3cret", hashed) and "s3cret" not in hashed
     assert "password_hash" in r.stderr
-    ok = _cli("db", "current", "--json", env={"WATTLEDGER_DASHBOARD__PASSWORD_HASH": hashed})
+    ok = _cli("db", "upgrade", "--json", env={"WATTLEDGER_DASHBOARD__PASSWORD_HASH": hashed})
     assert ok.returncode == 0, ok.stderr
 
 

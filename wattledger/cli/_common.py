@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from wattledger.config import Settings, load_settings
+from wattledger.errors import WattledgerError
 
 #: Logs, progress and errors go to stderr; data goes to stdout.
 err_console = Console(stderr=True, soft_wrap=True)
@@ -54,6 +55,42 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger("wattledger")
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def existing_warehouse(url: str) -> str:
+    """``url`` once a DuckDB file is known to exist: a mistyped path must not create an empty
+    warehouse (and its directories) and answer from it. Other backends pass unchanged.
+
+    Raises:
+        WattledgerError: the DuckDB file does not exist.
+    """
+    if url.startswith("duckdb"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if database and database != ":memory:" and not Path(database).expanduser().exists():
+            raise WattledgerError(
+                f"There is no warehouse at {database}.",
+                hint="Check --database-url, $WATTLEDGER_DATABASE_URL or $WATTLEDGER_DATA_DIR; "
+                "`wattledger db upgrade` creates a new warehouse there.",
+            )
+    return url
+
+
+def output_file(path: Path) -> Path:
+    """``path`` once its directory is known to exist (an output option must not create one).
+
+    Raises:
+        WattledgerError: the directory does not exist, or ``path`` is a directory.
+    """
+    if path.is_dir():
+        raise WattledgerError(f"{path} is a directory.", hint="Give a file name to write.")
+    if not path.parent.exists():
+        raise WattledgerError(
+            f"The directory {path.parent} does not exist.",
+            hint="Create it first, or write somewhere that exists.",
+        )
+    return path
 
 
 def emit_json(data: Any) -> None:

@@ -11,6 +11,7 @@ from wattledger.cli._common import (
     CONTEXT_SETTINGS,
     emit_json,
     err_console,
+    existing_warehouse,
     json_option,
     parse_utc,
     progress_bar,
@@ -55,7 +56,7 @@ def run(
     from wattledger.analytics.jobs import run_analytics
 
     settings = state(ctx).settings()
-    engine = make_engine(settings.url)
+    engine = make_engine(existing_warehouse(settings.url))
     now = parse_utc(until, "--until") or dt.datetime.now(dt.UTC)
     try:
         with progress_bar() as bar:

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from wattledger.cli._common import CONTEXT_SETTINGS, emit_json, err_console, json_option, state
+from wattledger.cli._common import (
+    CONTEXT_SETTINGS,
+    emit_json,
+    err_console,
+    existing_warehouse,
+    json_option,
+    state,
+)
 from wattledger.errors import WattledgerError
 from wattledger.migrations import runner
 from wattledger.models import redact
@@ -92,7 +99,7 @@ def current(ctx: typer.Context, as_json: bool = json_option()) -> None:
     Example:
       wattledger db current --json
     """
-    url = state(ctx).settings().url
+    url = existing_warehouse(state(ctx).settings().url)
     rev = runner.status(url)
     if as_json:
         emit_json({"database_url": redact(url), **_describe(rev)})

@@ -10,7 +10,13 @@ from typing import Annotated
 
 import typer
 
-from wattledger.cli._common import CONTEXT_SETTINGS, err_console, state
+from wattledger.cli._common import (
+    CONTEXT_SETTINGS,
+    err_console,
+    existing_warehouse,
+    output_file,
+    state,
+)
 from wattledger.errors import WattledgerError
 from wattledger.models import make_engine
 
@@ -115,12 +121,14 @@ def focus(
     kind = fmt or ("parquet" if out is not None and out.suffix == ".parquet" else "csv")
     if kind not in ("csv", "parquet"):
         raise WattledgerError(f"--format {kind!r} is not known.", hint="Use csv or parquet.")
+    if out is not None:
+        output_file(out)
     if kind == "parquet" and out is None:
         raise WattledgerError(
             "Parquet is binary and needs a file.", hint="Add --out charges.parquet."
         )
     settings = state(ctx).settings()
-    engine = make_engine(settings.url, read_only=True)
+    engine = make_engine(existing_warehouse(settings.url), read_only=True)
     try:
         with engine.connect() as conn:
             table = focus_table(

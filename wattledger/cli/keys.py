@@ -8,7 +8,14 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from wattledger.cli._common import CONTEXT_SETTINGS, emit_json, err_console, json_option, state
+from wattledger.cli._common import (
+    CONTEXT_SETTINGS,
+    emit_json,
+    err_console,
+    existing_warehouse,
+    json_option,
+    state,
+)
 from wattledger.errors import DatabaseError, WattledgerError
 from wattledger.migrations import runner
 from wattledger.models import explain_connection_error, make_engine
@@ -21,7 +28,7 @@ keys_app = typer.Typer(
 
 
 def _engine(ctx: typer.Context) -> Engine:
-    url = state(ctx).settings().url
+    url = existing_warehouse(state(ctx).settings().url)
     rev = runner.status(url)
     if rev.current is None:
         raise DatabaseError(

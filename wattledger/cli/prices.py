@@ -13,6 +13,7 @@ from wattledger.cli._common import (
     CONTEXT_SETTINGS,
     emit_json,
     err_console,
+    existing_warehouse,
     json_option,
     parse_utc,
     state,
@@ -42,7 +43,7 @@ def _money(value: str | None, option: str) -> Decimal | None:
 
 
 def _engine(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    return make_engine(state(ctx).settings().url)
+    return make_engine(existing_warehouse(state(ctx).settings().url))
 
 
 @prices_app.command()

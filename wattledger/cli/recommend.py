@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from wattledger.cli._common import emit_json, err_console, json_option, parse_utc, state
+from wattledger.cli._common import (
+    emit_json,
+    err_console,
+    existing_warehouse,
+    json_option,
+    parse_utc,
+    state,
+)
 from wattledger.models import make_engine
 
 
@@ -41,7 +48,7 @@ def recommend(
     from wattledger.analytics.jobs.recommend import run_recommendations
 
     settings = state(ctx).settings()
-    engine = make_engine(settings.url)
+    engine = make_engine(existing_warehouse(settings.url))
     now = parse_utc(at, "--at") or dt.datetime.now(dt.UTC)
     try:
         result = run_recommendations(engine, settings.analytics, now=now)

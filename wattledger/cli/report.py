@@ -9,7 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from wattledger.cli._common import CONTEXT_SETTINGS, emit_json, err_console, json_option, state
+from wattledger.cli._common import (
+    CONTEXT_SETTINGS,
+    emit_json,
+    err_console,
+    existing_warehouse,
+    json_option,
+    output_file,
+    state,
+)
 from wattledger.errors import WattledgerError
 from wattledger.models import make_engine
 
@@ -79,7 +87,9 @@ def preview(
         raise WattledgerError(f"--format {fmt!r} is not known.", hint="Use html, text or csv.")
     settings = state(ctx).settings()
     wk = _week(week)
-    engine = make_engine(settings.url, read_only=True)
+    if out is not None:
+        output_file(out)
+    engine = make_engine(existing_warehouse(settings.url), read_only=True)
     try:
         rendered = build_report(
             engine, wk, tenant, slos=settings.analytics.slos, top_n=settings.report.top_n
@@ -142,7 +152,7 @@ def send(
     wk = _week(week)
     if to and tenant and len(tenant) > 1:
         raise WattledgerError("--to sends one report: give at most one --tenant with it.")
-    engine = make_engine(settings.url)
+    engine = make_engine(existing_warehouse(settings.url))
     try:
         if dry_run:
             pairs = [(tenant[0] if tenant else "*", to)] if to else targets(settings.report, tenant)
