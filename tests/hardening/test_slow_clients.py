@@ -186,7 +186,10 @@ def test_bodies_in_flight_past_the_budget_get_503_before_they_are_read(tmp_path:
 def test_300_slow_connections_under_256_descriptors_do_not_starve_valid_clients(
     tmp_path: Path,
 ) -> None:
-    with ingest(tmp_path, open_files=256, header_timeout_s="2", retry_after_s="1") as (
+    # The header timeout is long enough that all 300 are open at once even on a loaded
+    # machine (with 2 s, the first ones were cut off before the last connected, the cap was
+    # never reached and no 503 was seen: a flaky run, not a defect).
+    with ingest(tmp_path, open_files=256, header_timeout_s="8", retry_after_s="1") as (
         url,
         port,
         log,
@@ -198,7 +201,7 @@ def test_300_slow_connections_under_256_descriptors_do_not_starve_valid_clients(
         # A valid exporter retries on 503 as OTLP exporters do; every attempt is answered
         # promptly (no hang) and one is accepted within the header timeout or so.
         body = span_bodies(1, per_body=3)[0]
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 45
         codes = []
         while time.monotonic() < deadline:
             r = post(port, body.data, timeout_s=5)  # raises, failing the test, on a hang
