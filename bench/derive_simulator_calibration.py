@@ -27,6 +27,19 @@ MODELS = {
 }
 
 
+def _measured(d: dict[str, object], path: Path, root: Path) -> dict[str, object]:
+    """The measured fields of one ML.ENERGY configuration file, rounded as stored."""
+    return {
+        "max_batch_size": d["Max BS (reqs)"],
+        "avg_batch_size": round(d["Avg BS (reqs)"], 3),  # type: ignore[call-overload]
+        "avg_output_tokens": round(d["Avg Output Tokens"], 3),  # type: ignore[call-overload]
+        "tpot_s": round(d["Avg TPOT (s)"], 6),  # type: ignore[call-overload]
+        "output_tokens_per_s": round(d["Token tput (tok/s)"], 3),  # type: ignore[call-overload]
+        "energy_per_request_j": round(d["Energy/req (J)"], 4),  # type: ignore[call-overload]
+        "source_file": str(path.relative_to(root)),
+    }
+
+
 def derive_mlenergy(root: Path) -> list[dict[str, object]]:
     """One row per ML.ENERGY v2 chat configuration of Llama 3.1 8B/70B on A100/H100."""
     rows = []
@@ -40,13 +53,7 @@ def derive_mlenergy(root: Path) -> list[dict[str, object]]:
                         "hardware": hardware,
                         "llm_model": llm_model,
                         "tensor_parallel": d["TP"],
-                        "max_batch_size": d["Max BS (reqs)"],
-                        "avg_batch_size": round(d["Avg BS (reqs)"], 3),
-                        "avg_output_tokens": round(d["Avg Output Tokens"], 3),
-                        "tpot_s": round(d["Avg TPOT (s)"], 6),
-                        "output_tokens_per_s": round(d["Token tput (tok/s)"], 3),
-                        "energy_per_request_j": round(d["Energy/req (J)"], 4),
-                        "source_file": str(path.relative_to(root)),
+                        **_measured(d, path, root),
                     }
                 )
     rows.sort(key=lambda r: (r["hardware"], r["llm_model"], r["max_batch_size"]))
@@ -68,13 +75,7 @@ def derive_mlenergy_all(root: Path) -> list[dict[str, object]]:
                 "model_id": d["Model"],
                 "tensor_parallel": d["TP"],
                 "pipeline_parallel": d["PP"],
-                "max_batch_size": d["Max BS (reqs)"],
-                "avg_batch_size": round(d["Avg BS (reqs)"], 3),
-                "avg_output_tokens": round(d["Avg Output Tokens"], 3),
-                "tpot_s": round(d["Avg TPOT (s)"], 6),
-                "output_tokens_per_s": round(d["Token tput (tok/s)"], 3),
-                "energy_per_request_j": round(d["Energy/req (J)"], 4),
-                "source_file": str(path.relative_to(root)),
+                **_measured(d, path, root),
             }
         )
     return rows
