@@ -45,16 +45,21 @@ def test_list_prices_carry_source_check_date_and_cache_write(migrated_url: str) 
     assert written and all(r["cache_write_per_mtok_usd"] > r["input_per_mtok_usd"] for r in written)
 
 
+def contract(engine: object, output_usd: str) -> None:
+    """A groq/llama-3.1-8b-instant contract at $0.04 input and ``output_usd`` output."""
+    set_contract_price(
+        engine,  # type: ignore[arg-type]
+        provider="groq",
+        llm_model="llama-3.1-8b-instant",
+        input_per_mtok_usd=Decimal("0.04"),
+        output_per_mtok_usd=Decimal(output_usd),
+    )
+
+
 def test_an_old_contract_rate_is_named(migrated_url: str) -> None:
     engine = make_engine(migrated_url)
     try:
-        set_contract_price(
-            engine,
-            provider="groq",
-            llm_model="llama-3.1-8b-instant",
-            input_per_mtok_usd=Decimal("0.04"),
-            output_per_mtok_usd=Decimal("0.06"),
-        )
+        contract(engine, "0.06")
         with engine.begin() as conn:
             conn.execute(
                 sa.update(Price)
@@ -74,13 +79,7 @@ def test_prices_list_reads_like_a_price_list(migrated_url: str) -> None:
     """Issue 22: `prices list` printed "$8.00000000/M … 1970-01-01..open" with no header."""
     engine = make_engine(migrated_url)
     try:
-        set_contract_price(
-            engine,
-            provider="groq",
-            llm_model="llama-3.1-8b-instant",
-            input_per_mtok_usd=Decimal("0.04"),
-            output_per_mtok_usd=Decimal("8"),
-        )
+        contract(engine, "8")
     finally:
         engine.dispose()
     r = subprocess.run(
